@@ -1,0 +1,45 @@
+"""Hop-by-hop headers stop at the gateway; only the gateway says who asked."""
+
+from __future__ import annotations
+
+from gateway.headers import end_to_end, request_id, upstream_request
+
+
+def test_hop_by_hop_and_connection_named_headers_are_dropped() -> None:
+    headers = [
+        (b"connection", b"keep-alive, x-secret"),
+        (b"x-secret", b"1"),
+        (b"keep-alive", b"timeout=5"),
+        (b"transfer-encoding", b"chunked"),
+        (b"set-cookie", b"a=1"),
+        (b"set-cookie", b"b=2"),
+    ]
+
+    assert end_to_end(headers) == [(b"set-cookie", b"a=1"), (b"set-cookie", b"b=2")]
+
+
+def test_forged_forwarding_headers_are_replaced() -> None:
+    headers = [
+        (b"host", b"public.example"),
+        (b"x-forwarded-for", b"6.6.6.6"),
+        (b"x-forwarded-host", b"evil.example"),
+        (b"forwarded", b"for=6.6.6.6"),
+    ]
+
+    sent = upstream_request(
+        headers, client="10.0.0.7", scheme="http", prefix="/app1", request_id="abc"
+    )
+
+    assert (b"x-forwarded-for", b"10.0.0.7") in sent
+    assert (b"x-forwarded-host", b"public.example") in sent
+    assert (b"x-forwarded-prefix", b"/app1") in sent
+    assert (b"x-request-id", b"abc") in sent
+    assert b"6.6.6.6" not in b"".join(value for _, value in sent)
+    assert not any(name == b"forwarded" for name, _ in sent)
+
+
+def test_request_id_is_kept_when_well_formed() -> None:
+    assert request_id([(b"x-request-id", b"req-42")]) == "req-42"
+    made = request_id([(b"x-request-id", b"bad id\n")])
+    assert made != "bad id\n"
+    assert len(made) == 32

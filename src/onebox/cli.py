@@ -1,0 +1,63 @@
+"""The `onebox` command: the recipes in the justfile call into this."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from onebox import config, procfile, projects, supervise
+from onebox.errors import OneboxError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="onebox", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    sync = commands.add_parser("sync", help="sync every project's venv from its own uv.lock")
+    sync.add_argument("--no-dev", action="store_true", help="leave out dev dependencies")
+
+    lock = commands.add_parser("lock", help="resolve every project's uv.lock")
+    lock.add_argument("--check", action="store_true", help="fail if any lockfile is stale")
+
+    write = commands.add_parser("procfile", help="write the Procfile from onebox.toml")
+    write.add_argument("--check", action="store_true", help="fail if the Procfile has drifted")
+
+    commands.add_parser("projects", help="list every uv project's folder, apps first")
+
+    commands.add_parser("test", help="run each project's own tests in its own venv")
+
+    up = commands.add_parser("up", help="run the Procfile under honcho")
+    up.add_argument("processes", nargs="*", help="only these processes (default: all)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        box = config.load()
+        if args.command == "sync":
+            projects.sync(box, dev=not args.no_dev)
+        elif args.command == "lock":
+            projects.lock(box, check=args.check)
+        elif args.command == "procfile" and args.check:
+            procfile.check(box)
+        elif args.command == "procfile":
+            changed = procfile.write(box)
+            print(f"onebox: Procfile {'written' if changed else 'already current'}")
+        elif args.command == "projects":
+            for _, folder in box.projects():
+                print(folder.relative_to(box.root))
+        elif args.command == "test":
+            return projects.test(box)
+        elif args.command == "up":
+            return supervise.run(box, args.processes)
+    except OneboxError as exc:
+        print(f"onebox: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

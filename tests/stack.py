@@ -1,0 +1,111 @@
+"""Start the real Procfile under `onebox up` (honcho) on free ports, for tests."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+ONEBOX = Path(sys.executable).parent / "onebox"
+STARTED = re.compile(r"system\s*\| (\S+) started \(pid=(\d+)\)")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Stack:
+    """A running box: its ports, its combined output, and its process ids."""
+
+    def __init__(self, root: Path, processes: Sequence[str], extra_env: dict[str, str]) -> None:
+        self.root = root
+        self.port = free_port()
+        self.app_ports = {"app1": free_port(), "app2": free_port()}
+        env = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
+        env.update(
+            PORT=str(self.port),
+            APP1_PORT=str(self.app_ports["app1"]),
+            APP2_PORT=str(self.app_ports["app2"]),
+            **extra_env,
+        )
+        self.lines: list[str] = []
+        self.process = subprocess.Popen(
+            [str(ONEBOX), "up", *processes],
+            cwd=root,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def pids(self) -> dict[str, int]:
+        return {m[1]: int(m[2]) for line in self.lines if (m := STARTED.search(line))}
+
+    def wait_until(self, path: str, status: int = 200, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"the box exited early:\n{self.output}")
+            try:
+                if httpx.get(self.url + path, timeout=2).status_code == status:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"{path} never answered {status}:\n{self.output}")
+
+    def wait_exit(self, timeout: float = 30) -> int:
+        returncode = self.process.wait(timeout=timeout)
+        self._reader.join(timeout=5)
+        return returncode
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self._reader.join(timeout=5)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+@contextmanager
+def running(processes: Sequence[str] = (), root: Path = ROOT, **extra_env: str) -> Iterator[Stack]:
+    stack = Stack(root, processes, extra_env)
+    try:
+        yield stack
+    finally:
+        stack.stop()
