@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from onebox import config, procfile
 from onebox.errors import OneboxError
-from tests.stack import ONEBOX, ROOT
-
-
-def copy_box(destination: Path) -> Path:
-    """A copy of the box's sources, without venvs or caches."""
-    ignore = shutil.ignore_patterns(".venv", "__pycache__", ".*_cache", ".git")
-    for name in ("onebox.toml", "Procfile", "pyproject.toml", "uv.lock", ".python-version"):
-        shutil.copy(ROOT / name, destination / name)
-    for folder in ("apps", "gateway", "libs", "src"):
-        shutil.copytree(ROOT / folder, destination / folder, ignore=ignore)
-    return destination
-
-
-def onebox(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(ONEBOX), *args], cwd=cwd, capture_output=True, text=True)
+from tests.copies import copy_box, onebox
+from tests.stack import ROOT
 
 
 def test_procfile_matches_onebox_toml() -> None:
@@ -69,9 +54,7 @@ def test_drifted_procfile_is_refused(tmp_path: Path) -> None:
     ],
 )
 def test_bad_config_is_named(tmp_path: Path, change: tuple[str, str], message: str) -> None:
-    (tmp_path / "onebox.toml").write_text(
-        (ROOT / "onebox.toml").read_text().replace(*change)
-    )
+    (tmp_path / "onebox.toml").write_text((ROOT / "onebox.toml").read_text().replace(*change))
 
     with pytest.raises(OneboxError, match=message.replace("(", r"\(")):
         config.load(tmp_path)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from onebox import config, procfile, projects, supervise
+from onebox import config, procfile, supervise
 from onebox.errors import OneboxError
 
 
@@ -22,6 +22,13 @@ def build_parser() -> argparse.ArgumentParser:
     write = commands.add_parser("procfile", help="write the Procfile from onebox.toml")
     write.add_argument("--check", action="store_true", help="fail if the Procfile has drifted")
 
+    new_app = commands.add_parser("new-app", help="create apps/NAME as a working uv project")
+    new_app.add_argument("name")
+    new_app.add_argument("--python", default="3.11", help="the Python it pins (default: 3.11)")
+
+    remove_app = commands.add_parser("remove-app", help="take apps/NAME out of the box")
+    remove_app.add_argument("name")
+
     commands.add_parser("projects", help="list every uv project's folder, apps first")
 
     commands.add_parser("test", help="run each project's own tests in its own venv")
@@ -35,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         box = config.load()
+        if args.command in ("sync", "lock", "test", "new-app", "remove-app"):
+            # Imported only here: the image's runtime venv has no uv, and needs none.
+            from onebox import projects, scaffold
         if args.command == "sync":
             projects.sync(box, dev=not args.no_dev)
         elif args.command == "lock":
@@ -44,6 +54,14 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "procfile":
             changed = procfile.write(box)
             print(f"onebox: Procfile {'written' if changed else 'already current'}")
+        elif args.command == "new-app":
+            folder = scaffold.new_app(box, args.name, args.python)
+            print(
+                f"onebox: created {folder.relative_to(box.root)}; run `just sync`, then `just dev`"
+            )
+        elif args.command == "remove-app":
+            scaffold.remove_app(box, args.name)
+            print(f"onebox: removed {args.name}")
         elif args.command == "projects":
             for _, folder in box.projects():
                 print(folder.relative_to(box.root))
