@@ -53,11 +53,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
-from onebox_service import health, runtime
+from onebox_service import health, logs, runtime
 
 NAME = "{name}"
 
+logs.setup(NAME)
 app = FastAPI(title=NAME)
+app.add_middleware(logs.AccessLog)
 health.install(app, NAME)
 
 

@@ -7,6 +7,7 @@ from starlette.types import Receive, Scope, Send
 from gateway import errors, headers, settings
 from gateway.forwarding import Forwarder
 from gateway.health import create_api
+from gateway.logs import with_access_log
 from gateway.routing import InvalidPath, Router
 
 OWN_PATHS = frozenset({"/healthz", "/readyz"})
@@ -61,4 +62,4 @@ def _load() -> settings.Settings:
         raise SystemExit(f"gateway: error: {exc}") from None
 
 
-app = Gateway(_load())
+app = with_access_log(Gateway(_load()))

@@ -5,11 +5,13 @@ from __future__ import annotations
 import numpy
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
-from onebox_service import health, runtime
+from onebox_service import health, logs, runtime
 
 NAME = "app1"
 
+logs.setup(NAME)
 app = FastAPI(title=NAME)
+app.add_middleware(logs.AccessLog)
 health.install(app, NAME)
 
 

@@ -8,10 +8,16 @@ import os
 import platform
 import socket
 import sys
+import threading
 from types import ModuleType
 from typing import Any
 
 from fastapi.responses import JSONResponse
+
+# show_runtime() prints to sys.stdout, which redirect_stdout swaps for the whole
+# process: two requests redirecting at once in the threadpool would leave a
+# capture buffer in place of stdout, and a report printed to the real one.
+_stdout_capture = threading.Lock()
 
 
 def describe(name: str) -> dict[str, Any]:
@@ -37,7 +43,7 @@ def numpy_report(name: str, numpy: ModuleType) -> JSONResponse:
 
     output = io.StringIO()
     try:
-        with contextlib.redirect_stdout(output):
+        with _stdout_capture, contextlib.redirect_stdout(output):
             numpy.show_runtime()
     except AttributeError as exc:
         body["error"] = "AttributeError"

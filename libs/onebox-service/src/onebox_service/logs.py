@@ -1,0 +1,327 @@
+"""One log format for every onebox process, with the request id on request lines.
+
+`setup(name)` sends everything the process logs to one loguru handler on
+stdout: loguru's own records, and std logging's (uvicorn's included) through
+an intercept handler. `LOG_FORMAT=json` makes each record one JSON object on
+one line; `LOG_LEVEL` sets the level. `AccessLog` is the ASGI middleware that
+gives each request its id and writes one access line when the request ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import inspect
+import json
+import logging
+import os
+import re
+import sys
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import timezone
+from typing import TYPE_CHECKING, Any, TextIO
+
+from loguru import logger
+
+if TYPE_CHECKING:
+    from loguru import Record
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+FORMATS = ("text", "json")
+LEVELS = ("TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL")
+
+# uvicorn configures these loggers with handlers of its own before the app is
+# imported; they must hand their records to the root logger instead.
+SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.asgi", "fastapi")
+# The access middleware writes the one access line per request, so uvicorn's
+# own access logger is silenced even where `--no-access-log` was not given.
+SERVER_ACCESS_LOGGER = "uvicorn.access"
+# Libraries that log every outgoing request at INFO; the access lines already
+# say what each request did.
+CHATTY_LOGGERS = ("httpx", "httpcore")
+
+REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
+# Written into a log line in place of control characters from a request path.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+
+# Nginx's code for "the client closed the connection before the response".
+CLIENT_CLOSED = 499
+
+_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "onebox_request_id", default=None
+)
+
+
+def setup(
+    name: str,
+    *,
+    log_format: str | None = None,
+    level: str | None = None,
+    stream: TextIO | None = None,
+) -> None:
+    """Send every record of this process, in the one format, to `stream` (stdout).
+
+    `log_format` and `level` default to LOG_FORMAT and LOG_LEVEL. Safe to call
+    again: the last call wins.
+    """
+    log_format = (log_format or os.environ.get("LOG_FORMAT") or "text").lower()
+    if log_format not in FORMATS:
+        raise ValueError(f"LOG_FORMAT={log_format!r} is not known; use 'text' or 'json'")
+    level = (level or os.environ.get("LOG_LEVEL") or "INFO").upper()
+    if level not in LEVELS:
+        raise ValueError(f"LOG_LEVEL={level!r} is not a level; use one of {', '.join(LEVELS)}")
+    stream = sys.stdout if stream is None else stream
+
+    # loguru: one handler. Tracebacks never show variable values, which may be secrets.
+    json_lines = log_format == "json"
+    logger.configure(
+        handlers=[
+            {
+                "sink": stream,
+                "level": level,
+                "format": _json_line if json_lines else _text_line,
+                "colorize": not json_lines and _is_terminal(stream),
+                "backtrace": False,
+                "diagnose": False,
+            }
+        ],
+        extra={"app": name},
+        patcher=_add_request_id,
+    )
+
+    # std logging: every record goes to loguru, once, through the root logger.
+    root = logging.getLogger()
+    root.handlers = [InterceptHandler()]
+    root.setLevel(logger.level(level).no)
+    for logger_name in SERVER_LOGGERS:
+        server_logger = logging.getLogger(logger_name)
+        server_logger.handlers = []
+        server_logger.propagate = True
+        server_logger.setLevel(logging.NOTSET)
+    access = logging.getLogger(SERVER_ACCESS_LOGGER)
+    access.handlers = []
+    access.propagate = False
+    if logger.level(level).no > logging.DEBUG:
+        for logger_name in CHATTY_LOGGERS:
+            logging.getLogger(logger_name).setLevel(logging.WARNING)
+    logging.captureWarnings(True)
+
+
+class InterceptHandler(logging.Handler):
+    """Hands std logging records to loguru, under the module that logged them."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        level: str | int
+        try:
+            level = logger.level(record.levelname).name
+        except ValueError:
+            level = record.levelno
+
+        # Step out of the logging package's frames to the caller's, so the
+        # record names the module that logged it.
+        frame, depth = inspect.currentframe(), 0
+        while frame is not None and (depth == 0 or frame.f_code.co_filename == logging.__file__):
+            frame = frame.f_back
+            depth += 1
+
+        logger.opt(depth=depth, exception=record.exc_info).log(level, record.getMessage().rstrip())
+
+
+def current_request_id() -> str | None:
+    """The id of the request being served in this context, if any."""
+    return _request_id.get()
+
+
+def request_id(headers: Iterable[tuple[bytes, bytes]]) -> str:
+    """The request's X-Request-ID when it is well formed, else a new one."""
+    for name, value in headers:
+        if name == b"x-request-id" and REQUEST_ID.match(value):
+            return value.decode()
+    return uuid.uuid4().hex
+
+
+class AccessLog:
+    """ASGI middleware: one access line per HTTP request, under the request's id.
+
+    The id is taken or made by `request_id` and written back into the scope as
+    the only X-Request-ID header, so whatever reads the header downstream sees
+    the id the log lines carry. The line says method, path, status and time;
+    a client that left before the whole response was sent is logged as 499.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        request_id: Callable[[Iterable[tuple[bytes, bytes]]], str] = request_id,
+    ) -> None:
+        self.app = app
+        self.request_id = request_id
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        rid = self.request_id(scope["headers"])
+        scope = dict(scope)
+        scope["headers"] = [
+            *((name, value) for name, value in scope["headers"] if name != b"x-request-id"),
+            (b"x-request-id", rid.encode()),
+        ]
+        # Left set when the request ends: the server logs an exception the app
+        # raised after this returns, and that record should carry the id too.
+        # Each request runs in its own task, so the id goes no further.
+        _request_id.set(rid)
+
+        exchange = _Exchange(receive, send, has_body=_has_body(scope))
+        started = time.perf_counter()
+        try:
+            await self.app(scope, exchange.receive, exchange.send)
+        finally:
+            exchange.close()
+            _log_access(scope, exchange, time.perf_counter() - started)
+
+
+class _Exchange:
+    """One request's receive and send, watched for its status and for a hang-up.
+
+    Once the app has the whole request body, all it could still receive is
+    the disconnect, so a watcher task waits for that on the app's behalf:
+    a client that leaves is noticed even when the app never calls receive.
+    """
+
+    def __init__(self, receive: Receive, send: Send, *, has_body: bool) -> None:
+        self._receive = receive
+        self._send = send
+
+        self.status: int | None = None
+        self.finishing = False
+        self.hung_up = False
+
+        self._gone = asyncio.Event()
+        self._watcher: asyncio.Task[None] | None = None
+        # A request without a body: the watcher takes the server's empty body
+        # message, and the app is handed an equal one when it asks.
+        self._empty_body_owed = not has_body
+        if not has_body:
+            self._watch()
+
+    async def receive(self) -> Message:
+        if self._watcher is None:
+            message = await self._receive()
+            if message["type"] == "http.disconnect":
+                self._disconnected()
+            elif not message.get("more_body", False):
+                self._watch()
+            return message
+        if self._empty_body_owed:
+            self._empty_body_owed = False
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await self._gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        elif message["type"] == "http.response.body" and not message.get("more_body", False):
+            self.finishing = True
+        await self._send(message)
+
+    def close(self) -> None:
+        if self._watcher is not None and not self._watcher.done():
+            self._watcher.cancel()
+
+    def _watch(self) -> None:
+        self._watcher = asyncio.ensure_future(self._wait_for_disconnect())
+        self._watcher.add_done_callback(_ignore_outcome)
+
+    async def _wait_for_disconnect(self) -> None:
+        message = await self._receive()
+        if message["type"] != "http.disconnect":
+            # The empty body of a request without one.
+            message = await self._receive()
+        if message["type"] == "http.disconnect":
+            self._disconnected()
+
+    def _disconnected(self) -> None:
+        # The server also answers "disconnect" once the response is complete.
+        if not self.finishing:
+            self.hung_up = True
+        self._gone.set()
+
+
+def _ignore_outcome(task: asyncio.Task[None]) -> None:
+    # A watcher is cancelled, or its server refuses a receive once the app
+    # is done; either way there is nothing left to learn from it.
+    if not task.cancelled():
+        task.exception()
+
+
+def _has_body(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"transfer-encoding":
+            return True
+        if name == b"content-length":
+            return value.strip() not in (b"", b"0")
+    return False
+
+
+def _log_access(scope: Scope, exchange: _Exchange, seconds: float) -> None:
+    if exchange.hung_up:
+        status = CLIENT_CLOSED
+    elif exchange.status is None:
+        # The server answers 500 for an app that raised or never answered.
+        status = 500
+    else:
+        status = exchange.status
+
+    path = CONTROL_CHARACTERS.sub(lambda m: f"\\x{ord(m.group()):02x}", scope["path"])
+    milliseconds = round(seconds * 1000, 1)
+    note = " (client disconnected)" if exchange.hung_up else ""
+    logger.bind(method=scope["method"], path=path, status=status, duration_ms=milliseconds).info(
+        f"{scope['method']} {path} {status} {milliseconds} ms{note}"
+    )
+
+
+def _add_request_id(record: Record) -> None:
+    record["extra"].setdefault("request_id", _request_id.get())
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _text_line(record: Record) -> str:
+    line = "{time:YYYY-MM-DD HH:mm:ss.SSS} <level>{level: <8}</level> {extra[app]}"
+    if record["extra"].get("request_id"):
+        line += " [{extra[request_id]}]"
+    return line + " {name}: {message}\n{exception}"
+
+
+# Keys of a JSON line that are not copied from a record's extra fields.
+_OWN_KEYS = ("app", "request_id", "_json")
+
+
+def _json_line(record: Record) -> str:
+    time_utc = record["time"].astimezone(timezone.utc)
+    line: dict[str, Any] = {
+        "time": time_utc.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "level": record["level"].name,
+        "app": record["extra"].get("app"),
+        "request_id": record["extra"].get("request_id"),
+        "logger": record["name"],
+        "message": record["message"],
+    }
+    line.update((k, v) for k, v in record["extra"].items() if k not in _OWN_KEYS)
+    if record["exception"] is not None:
+        kind, value, trace = record["exception"]
+        line["exception"] = "".join(traceback.format_exception(kind, value, trace)).rstrip()
+    # The line is handed to loguru as a field, so its braces are never read as a template.
+    record["extra"]["_json"] = json.dumps(line, default=str)
+    return "{extra[_json]}\n"
