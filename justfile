@@ -32,21 +32,47 @@ dev: sync
 up: sync
     uv run onebox up
 
-# Run each project's tests in its own venv, then the end-to-end tests.
+# Run each project's tests in its own venv, then the end-to-end and container tests.
 test: sync
+    bash tests/prepare.sh
     uv run onebox test
-    uv run pytest
+    BASE_IMAGE="${BASE_IMAGE:-onebox-base:bookworm}" PYTHON_DOWNLOADS="${PYTHON_DOWNLOADS:-never}" \
+        uv run pytest
 
 # Check formatting, lint rules and types in every project (ruff's py39 target covers 3.9 syntax).
-lint:
+lint: sync
     uv run ruff format --check .
     uv run ruff check .
     uv run mypy
     uv run mypy --python-executable gateway/.venv/bin/python gateway/src
-    uv run mypy --python-executable apps/app1/.venv/bin/python apps/app1/src libs/onebox-service/src
+    uv run mypy --python-executable apps/app1/.venv/bin/python apps/app1/src libs/onebox-service/src libs/onebox-service/tests
     uv run mypy --python-executable apps/app2/.venv/bin/python apps/app2/src
 
 # Format the code in place.
 fmt:
     uv run ruff format .
     uv run ruff check --fix .
+
+# Build the image, tagged onebox; BASE_IMAGE and PYTHON_DOWNLOADS are passed on when set.
+build:
+    DOCKER_BUILDKIT=1 "${DOCKER:-docker}" build --build-arg BASE_IMAGE --build-arg PYTHON_DOWNLOADS --tag onebox .
+
+# Build the image where no registry answers: local engine and offline base image first.
+build-offline:
+    eval "$(bash docker/engine.sh)" && bash docker/base-image.sh && BASE_IMAGE=onebox-base:bookworm PYTHON_DOWNLOADS=never DOCKER="$DOCKER" {{just_executable()}} build
+
+# Run the image on this machine's port ${PORT:-8000} (loopback only); Ctrl-C stops it gracefully.
+run:
+    "${DOCKER:-docker}" run --rm --publish "127.0.0.1:${PORT:-8000}:8000" onebox
+
+# Measure the image: size, rebuild after one app's code changed, docker run to /readyz 200.
+bench-image:
+    bash docker/bench.sh
+
+# Create apps/NAME as a working app and list it in onebox.toml and the Procfile.
+new-app name python="3.11":
+    uv run onebox new-app {{name}} --python {{python}}
+
+# Take apps/NAME out of the box and delete its folder.
+remove-app name:
+    uv run onebox remove-app {{name}}

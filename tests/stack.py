@@ -18,7 +18,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 ONEBOX = Path(sys.executable).parent / "onebox"
-STARTED = re.compile(r"system\s*\| (\S+) started \(pid=(\d+)\)")
+# honcho's line, as text ("system | app1 started ...") or as JSON ("message": "app1 started ...").
+STARTED = re.compile(r"(?:system\s*\| |\"message\": \")(\S+) started \(pid=(\d+)\)")
 
 
 def free_port() -> int:

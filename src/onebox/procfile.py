@@ -7,6 +7,15 @@ from onebox.errors import OneboxError
 
 HEADER = "# Written by `just procfile` from onebox.toml; edit that file, not this one.\n"
 
+# Seconds the gateway lets in-flight requests (a long stream, say) finish after
+# SIGTERM. `onebox up` stops the apps only after the gateway, and gives both
+# phases together less than Docker's default 10 s stop timeout.
+GATEWAY_DRAIN_SECONDS = 5
+
+# Every process writes its own access line per request (onebox_service.logs),
+# so uvicorn's would be a second one.
+ACCESS_LOG_OFF = "--no-access-log"
+
 
 def render(box: Box) -> str:
     """One line per app, then the gateway; each line execs its own venv's server."""
@@ -15,7 +24,7 @@ def render(box: Box) -> str:
         lines.append(
             f"{app.name}: cd {app.path} && exec .venv/bin/uvicorn {app.module}"
             f" --host 127.0.0.1 --port ${{{app.env_name}_PORT:-{app.port}}}"
-            f" --root-path {app.prefix}\n"
+            f" --root-path {app.prefix} {ACCESS_LOG_OFF}\n"
         )
     gateway = box.gateway
     lines.append(
@@ -23,7 +32,8 @@ def render(box: Box) -> str:
         f" --host 0.0.0.0 --port ${{PORT:-{gateway.port}}}"
         # The gateway passes on the app's own Server and Date headers, and is
         # the edge: it trusts no client's X-Forwarded-* headers.
-        " --no-server-header --no-date-header --no-proxy-headers\n"
+        " --no-server-header --no-date-header --no-proxy-headers"
+        f" --timeout-graceful-shutdown {GATEWAY_DRAIN_SECONDS} {ACCESS_LOG_OFF}\n"
     )
     return "".join(lines)
 

@@ -5,35 +5,121 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import time
+from collections.abc import Callable
 from typing import Any
 
 from honcho.environ import parse_procfile
 from honcho.manager import Manager
-from honcho.printer import Message, Printer
+from honcho.printer import Message
 
-from onebox import procfile
+from onebox import printer, procfile
 from onebox.config import Box
 from onebox.errors import OneboxError
 
 # honcho's exit status when it was asked to stop by SIGINT or SIGTERM.
 ASKED_TO_STOP = {130, 143}
 
+# The process that drains first when the box stops; the apps follow once it has.
+DRAINS_FIRST = "gateway"
+
+# Seconds an app has for its shutdown once asked; after the gateway's drain and
+# this, whatever still runs is killed.
+APP_STOP_SECONDS = 3
+
 
 class _StopRecorder:
     """Passes honcho's events through and remembers which process stopped first."""
 
-    def __init__(self, events: Any) -> None:
+    def __init__(self, events: Any, before_wait: Callable[[], None]) -> None:
         self._events = events
+        self._before_wait = before_wait
         self.first_stop: Message | None = None
 
     def put(self, message: Message) -> None:
         self._events.put(message)
 
     def get(self, timeout: float) -> Message:
+        self._before_wait()
         message: Message = self._events.get(timeout=timeout)
         if message.type == "stop" and self.first_stop is None:
             self.first_stop = message
         return message
+
+
+class _OrderedManager(Manager):  # type: ignore[misc]
+    """honcho's Manager, but stopping the gateway before the apps.
+
+    honcho signals every process at once, so an app would end under a response
+    the gateway is still streaming. Here the gateway is asked to stop first and
+    the apps only once it has drained and exited, or its drain time is up.
+    """
+
+    events: Any
+
+    def __init__(self, output: printer.LinePrinter) -> None:
+        super().__init__(output)
+        self.recorder = _StopRecorder(self.events, before_wait=self._advance)
+        self.events = self.recorder
+        self._stop_asked_at: float | None = None
+        self._apps_asked = False
+
+    def terminate(self) -> None:
+        if self._stop_asked_at is not None:
+            return
+        self._stop_asked_at = time.monotonic()
+        self._terminating = True
+        self._signal(DRAINS_FIRST)
+        self._advance()
+
+    def kill(self) -> None:
+        # honcho kills KILL_WAIT seconds after the first process ended; a
+        # draining gateway and then the apps' own shutdown may take longer.
+        deadline = procfile.GATEWAY_DRAIN_SECONDS + APP_STOP_SECONDS
+        if self._stop_asked_at is None or time.monotonic() - self._stop_asked_at < deadline:
+            return
+        super().kill()
+
+    def _advance(self) -> None:
+        """Take a stop to its next step; runs before each wait in honcho's loop."""
+        self._notice_lost_watchers()
+        if self._stop_asked_at is None or self._apps_asked:
+            return
+        if not self._has_stopped(DRAINS_FIRST):
+            waited = time.monotonic() - self._stop_asked_at
+            if waited < procfile.GATEWAY_DRAIN_SECONDS + 1:
+                return
+        self._apps_asked = True
+        self._killall()
+
+    def _has_stopped(self, name: str) -> bool:
+        process = self._processes.get(name)
+        return process is None or process.get("returncode") is not None
+
+    def _signal(self, name: str) -> None:
+        pid = self._processes.get(name, {}).get("pid")
+        if pid is None or self._has_stopped(name):
+            return
+        self._system_print(f"sending SIGTERM to {name} (pid {pid})\n")
+        self._procmgr.terminate(pid)
+
+    def _notice_lost_watchers(self) -> None:
+        """Report a process whose watcher was killed: nothing else would.
+
+        honcho reads each process's output in a watcher process that reports
+        the end; when that watcher itself is killed, the process is stopped
+        and its end reported here, so the box stops as for any other end.
+        """
+        for name, process in self._processes.items():
+            watcher = process.get("process")
+            if watcher is None or watcher.exitcode in (None, 0) or "lost" in process:
+                continue
+            process["lost"] = True
+            self._system_print(f"the watcher of {name} ended (rc={watcher.exitcode})\n")
+            if "pid" in process:
+                self._procmgr.terminate(process["pid"])
+            stop = {"returncode": watcher.exitcode}
+            self.events.put(Message("stop", stop, self._clock.now(), name, None))
 
 
 def run(box: Box, names: list[str]) -> int:
@@ -53,14 +139,11 @@ def run(box: Box, names: list[str]) -> int:
     env["PYTHONUNBUFFERED"] = "1"
     env.pop("VIRTUAL_ENV", None)
 
-    json_logs = os.environ.get("LOG_FORMAT", "").lower() == "json"
-    manager = Manager(Printer(sys.stdout, colour=not json_logs, prefix=not json_logs))
-    recorder = _StopRecorder(manager.events)
-    manager.events = recorder
+    manager = _OrderedManager(printer.for_environment(sys.stdout))
     for name, command in selected.items():
         manager.add_process(name, command, env=env, cwd=str(box.root))
     manager.loop()
-    return _exit_status(manager.returncode, recorder.first_stop)
+    return _exit_status(manager.returncode, manager.recorder.first_stop)
 
 
 def _check_venvs(box: Box, selected: dict[str, str]) -> None:
@@ -85,9 +168,8 @@ def _exit_status(returncode: int | None, first_stop: Message | None) -> int:
     else:
         reason = f"exited with status {status}"
         code = status or 1
-    print(
-        f"onebox: {first_stop.name} {reason}, so every process was stopped; exiting {code}",
-        file=sys.stdout,
-        flush=True,
+    printer.say(
+        f"{first_stop.name} {reason}, so every process was stopped; exiting {code}",
+        level="ERROR",
     )
     return code

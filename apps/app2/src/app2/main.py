@@ -5,12 +5,18 @@ from __future__ import annotations
 import numpy
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
-from onebox_service import health, runtime
+from onebox_service import health, logs, runtime
+
+from app2 import probes, stream
 
 NAME = "app2"
 
+logs.setup(NAME)
 app = FastAPI(title=NAME)
+app.add_middleware(logs.AccessLog)
 health.install(app, NAME)
+app.include_router(stream.router)
+app.include_router(probes.router)
 
 
 @app.get("/")
