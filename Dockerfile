@@ -1,5 +1,5 @@
 # The whole box in one image: every app and the gateway in its own venv, synced
-# from its own uv.lock, run by `onebox up` (honcho) under tini.
+# from its own uv.lock, run by `onebox serve` (honcho) under tini.
 #
 # Build:  docker build -t onebox .       (or `just build`; BuildKit is required)
 # Offline (no image registry; see docker/README.md):
@@ -46,9 +46,10 @@ WORKDIR /srv/onebox
 # A path dependency's metadata is part of each lock check; its code comes later.
 COPY libs/onebox-service/pyproject.toml libs/onebox-service/
 
+# >>> app stages: written by `just generate` from onebox.toml
 # Stage app1: dependencies (cached until its lockfile changes), then its code.
 FROM builder AS app1
-# Laid out as in the repository, so the path dependency is at ../../libs.
+# Laid out as in the repository, so path dependencies resolve as they do there.
 WORKDIR /srv/onebox/apps/app1
 # What decides app1's dependencies.
 COPY apps/app1/pyproject.toml apps/app1/uv.lock apps/app1/.python-version ./
@@ -56,16 +57,16 @@ COPY apps/app1/pyproject.toml apps/app1/uv.lock apps/app1/.python-version ./
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --locked --no-dev --no-editable \
         --no-install-project --no-install-package onebox-service
-# The shared library's code and the app's own code.
+# The shared libraries' code and the app's own code.
 COPY libs/onebox-service/src /srv/onebox/libs/onebox-service/src
 COPY apps/app1/src src
-# Install both into the venv as wheels, not links back to the source.
+# Install them into the venv as wheels, not links back to the source.
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --locked --no-dev --no-editable
 
-# Stage app2: the same steps as app1.
+# Stage app2: dependencies (cached until its lockfile changes), then its code.
 FROM builder AS app2
-# Laid out as in the repository, so the path dependency is at ../../libs.
+# Laid out as in the repository, so path dependencies resolve as they do there.
 WORKDIR /srv/onebox/apps/app2
 # What decides app2's dependencies.
 COPY apps/app2/pyproject.toml apps/app2/uv.lock apps/app2/.python-version ./
@@ -73,14 +74,16 @@ COPY apps/app2/pyproject.toml apps/app2/uv.lock apps/app2/.python-version ./
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --locked --no-dev --no-editable \
         --no-install-project --no-install-package onebox-service
-# The shared library's code and the app's own code.
+# The shared libraries' code and the app's own code.
 COPY libs/onebox-service/src /srv/onebox/libs/onebox-service/src
 COPY apps/app2/src src
-# Install both into the venv as wheels, not links back to the source.
+# Install them into the venv as wheels, not links back to the source.
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --locked --no-dev --no-editable
 
-# Stage gateway: the same steps as app1.
+# <<< app stages
+
+# Stage gateway: the same steps as each app's.
 FROM builder AS gateway
 # Laid out as in the repository, so the path dependency is at ../libs.
 WORKDIR /srv/onebox/gateway
@@ -105,8 +108,7 @@ COPY pyproject.toml uv.lock .python-version ./
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --locked --no-dev --no-editable \
         --no-install-project --no-install-package uv
-# The tooling's code (the README is part of its package metadata).
-COPY README.md ./
+# The tooling's code.
 COPY src src
 # Install it into the venv as a wheel.
 RUN --mount=type=cache,target=/root/.cache/uv \
@@ -122,30 +124,37 @@ RUN command -v tini >/dev/null \
 RUN id -u onebox >/dev/null 2>&1 \
  || { groupadd --gid 10001 onebox \
       && useradd --uid 10001 --gid 10001 --create-home onebox; }
-# Interpreters uv downloaded (empty when the base image had them all).
-COPY --from=app1 /opt/onebox/python /opt/onebox/python
-COPY --from=app2 /opt/onebox/python /opt/onebox/python
+# The gateway's interpreter and the tooling's and gateway's venvs come first:
+# the venvs most likely to change, the apps', come last.
 COPY --from=gateway /opt/onebox/python /opt/onebox/python
-# The tooling first and the apps last: the venv most likely to change goes last.
 COPY --from=runtime /srv/onebox/.venv /srv/onebox/.venv
 COPY --from=gateway /srv/onebox/gateway/.venv /srv/onebox/gateway/.venv
-COPY --from=app2 /srv/onebox/apps/app2/.venv /srv/onebox/apps/app2/.venv
+# >>> app venvs: written by `just generate` from onebox.toml
+# Interpreters uv downloaded for each app (empty where the base had them).
+COPY --from=app1 /opt/onebox/python /opt/onebox/python
+COPY --from=app2 /opt/onebox/python /opt/onebox/python
+# Each app's venv.
 COPY --from=app1 /srv/onebox/apps/app1/.venv /srv/onebox/apps/app1/.venv
+COPY --from=app2 /srv/onebox/apps/app2/.venv /srv/onebox/apps/app2/.venv
+# <<< app venvs
 # What the box holds and how each process starts (`onebox up` checks they agree).
 COPY onebox.toml Procfile /srv/onebox/
 # Run as the unprivileged user, from the box's root where onebox.toml is.
 USER 10001:10001
 WORKDIR /srv/onebox
-# `python` and `onebox` are the tooling venv's; output is never held in a buffer.
+# `python` and `onebox` are the tooling venv's; output is never held in a
+# buffer; logs are one JSON object per line, for log shippers.
 ENV PATH=/srv/onebox/.venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
+    LOG_FORMAT=json \
     PORT=8000
 # The gateway is the only public port.
 EXPOSE 8000
-# Healthy once the gateway answers /readyz with 200, i.e. every app is up.
+# Healthy when what runs here is ready: the box's /readyz, or an app's /healthz.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
-    CMD python -c "import os, urllib.request as r; r.urlopen('http://127.0.0.1:' \
-+ os.environ.get('PORT', '8000') + '/readyz', timeout=2)"
+    CMD ["onebox", "health"]
 # tini forwards `docker stop`'s SIGTERM to honcho, which stops the gateway first.
-ENTRYPOINT ["/usr/bin/tini", "--"]
-CMD ["onebox", "up"]
+# `docker run onebox` runs the whole box; `docker run onebox app1` runs app1
+# alone on all interfaces (or set ONEBOX_SERVE=app1), for split layouts.
+ENTRYPOINT ["/usr/bin/tini", "--", "onebox", "serve"]
+CMD []

@@ -20,13 +20,13 @@ lock-check:
     uv lock --check
     uv run onebox lock --check
 
-# Write the Procfile from onebox.toml.
-procfile:
-    uv run onebox procfile
+# Write the Procfile and the Dockerfile's app stages from onebox.toml.
+generate:
+    uv run onebox generate
 
-# Sync, then run the box on port ${PORT:-8000}, reloading an app when its code changes.
+# Sync, then run the box on port ${PORT:-8000}; a process reloads when its code or libs/ changes.
 dev: sync
-    UVICORN_RELOAD=true uv run onebox up
+    UVICORN_RELOAD=true UVICORN_RELOAD_DIRS=".:{{justfile_directory()}}/libs" uv run onebox up
 
 # Sync, then run the box as it runs in production.
 up: sync
@@ -64,6 +64,10 @@ build-offline:
 # Run the image on this machine's port ${PORT:-8000} (loopback only); Ctrl-C stops it gracefully.
 run:
     "${DOCKER:-docker}" run --rm --publish "127.0.0.1:${PORT:-8000}:8000" onebox
+
+# Measure the gateway against the app direct and nginx: req/s, latency, 1 GiB stream, websockets, errors.
+bench:
+    uv run python bench/gateway.py
 
 # Measure the image: size, rebuild after one app's code changed, docker run to /readyz 200.
 bench-image:

@@ -26,9 +26,15 @@ STARTED = re.compile(r"(\w[\w-]*) started \(pid=(\d+)\)")
 BUILD_ARGS = ("BASE_IMAGE", "PYTHON_DOWNLOADS")
 
 
-def docker(*args: str, timeout: float = 60, check: bool = True) -> subprocess.CompletedProcess[str]:
+def docker(
+    *args: str, timeout: float = 60, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        [DOCKER, *args], env=DOCKER_ENV, capture_output=True, text=True, timeout=timeout
+        [DOCKER, *args],
+        env={**DOCKER_ENV, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     if check and result.returncode != 0:
         raise AssertionError(f"docker {' '.join(args)} failed:\n{result.stderr.strip()}")
@@ -61,11 +67,20 @@ def build(tag: str = IMAGE) -> None:
 class Container:
     """One running container of the image, removed again by remove()."""
 
-    def __init__(self, *run_args: str, image: str = IMAGE, publish: bool = True) -> None:
+    def __init__(
+        self,
+        *run_args: str,
+        image: str = IMAGE,
+        publish: bool = True,
+        command: tuple[str, ...] = (),
+        container_port: int = 8000,
+        ready_path: str = "/readyz",
+    ) -> None:
         self.name = f"onebox-test-{uuid.uuid4().hex[:12]}"
         self.port = free_port() if publish else 0
-        ports = ["--publish", f"127.0.0.1:{self.port}:8000"] if publish else []
-        docker("run", "--detach", "--name", self.name, *ports, *run_args, image)
+        self.ready_path = ready_path
+        ports = ["--publish", f"127.0.0.1:{self.port}:{container_port}"] if publish else []
+        docker("run", "--detach", "--name", self.name, *ports, *run_args, image, *command)
 
     @property
     def url(self) -> str:
@@ -83,13 +98,13 @@ class Container:
         return int(docker("inspect", "--format", "{{.State.ExitCode}}", self.name).stdout)
 
     def wait_ready(self, timeout: float = 30) -> None:
-        """Poll /readyz through the published port until it answers 200."""
+        """Poll the ready path through the published port until it answers 200."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.is_running():
                 raise AssertionError(f"{self.name} exited early:\n{self.logs()}")
             try:
-                if httpx.get(self.url + "/readyz", timeout=2).status_code == 200:
+                if httpx.get(self.url + self.ready_path, timeout=2).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass

@@ -12,7 +12,15 @@ from tests.stack import ONEBOX, ROOT
 def copy_box(destination: Path) -> Path:
     """A copy of the box's sources, without venvs or caches."""
     ignore = shutil.ignore_patterns(".venv", "__pycache__", ".*_cache", ".git")
-    for name in ("onebox.toml", "Procfile", "pyproject.toml", "uv.lock", ".python-version"):
+    files = (
+        "onebox.toml",
+        "Procfile",
+        "Dockerfile",
+        "pyproject.toml",
+        "uv.lock",
+        ".python-version",
+    )
+    for name in files:
         shutil.copy(ROOT / name, destination / name)
     for folder in ("apps", "gateway", "libs", "src"):
         shutil.copytree(ROOT / folder, destination / folder, ignore=ignore)

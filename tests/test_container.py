@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 import threading
 import time
@@ -12,7 +11,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.container import Container, build, docker, engine_problem
+from tests.container import Container, docker
 
 pytestmark = [
     pytest.mark.skipif(sys.platform != "linux", reason="the image and its engine need Linux"),
@@ -35,16 +34,6 @@ for pid in filter(str.isdigit, os.listdir("/proc")):
     uids[lines["Name"].strip()] = int(lines["Uid"].split()[0])
 print(json.dumps(uids))
 """
-
-
-@pytest.fixture(scope="session")
-def image() -> None:
-    problem = engine_problem()
-    if problem and os.environ.get("CI"):
-        pytest.fail(problem)
-    if problem:
-        pytest.skip(problem)
-    build()
 
 
 @pytest.fixture

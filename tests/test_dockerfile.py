@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from onebox import config
+from onebox import config, dockerfile
 from tests.stack import ROOT
 
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
@@ -25,3 +25,7 @@ def test_every_shared_library_is_in_the_dependency_layer() -> None:
             path = library.relative_to(ROOT)
             assert f"COPY {path}/pyproject.toml {path}/\n" in DOCKERFILE
             assert f"COPY {path}/src /srv/onebox/{path}/src\n" in DOCKERFILE
+
+
+def test_app_stages_match_onebox_toml() -> None:
+    dockerfile.check(config.load(ROOT))

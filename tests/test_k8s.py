@@ -84,8 +84,8 @@ def test_pods_run_locked_down_with_resources(objects: list[dict[str, Any]]) -> N
         assert main["readinessProbe"] and main["livenessProbe"]
 
 
-def test_gateway_is_ready_only_when_apps_are(objects: list[dict[str, Any]]) -> None:
+def test_gateway_stays_in_service_while_one_app_is_down(objects: list[dict[str, Any]]) -> None:
     gateway = container(find(objects, "Deployment", "gateway"))
 
-    assert gateway["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert gateway["readinessProbe"]["httpGet"]["path"] == "/healthz"
     assert gateway["livenessProbe"]["httpGet"]["path"] == "/healthz"

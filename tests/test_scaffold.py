@@ -25,7 +25,8 @@ def test_new_app_is_reached_through_the_gateway(box: Path) -> None:
         "shop: cd apps/shop && exec .venv/bin/uvicorn shop.main:app"
         in (box / "Procfile").read_text()
     )
-    assert onebox("procfile", "--check", cwd=box).returncode == 0
+    assert "FROM builder AS shop\n" in (box / "Dockerfile").read_text()
+    assert onebox("generate", "--check", cwd=box).returncode == 0
 
     synced = onebox("sync", cwd=box)
     assert synced.returncode == 0, synced.stderr
@@ -44,15 +45,14 @@ def test_new_app_is_reached_through_the_gateway(box: Path) -> None:
 
 
 def test_remove_app_undoes_new_app(box: Path) -> None:
-    toml = (box / "onebox.toml").read_text()
-    procfile = (box / "Procfile").read_text()
+    before = {name: (box / name).read_text() for name in ("onebox.toml", "Procfile", "Dockerfile")}
     assert onebox("new-app", "shop", cwd=box).returncode == 0
 
     removed = onebox("remove-app", "shop", cwd=box)
 
     assert removed.returncode == 0, removed.stderr
-    assert (box / "onebox.toml").read_text() == toml
-    assert (box / "Procfile").read_text() == procfile
+    for name, text in before.items():
+        assert (box / name).read_text() == text, f"{name} differs"
     assert not (box / "apps" / "shop").exists()
 
 
@@ -73,11 +73,12 @@ def test_bad_names_are_refused(box: Path, name: str, message: str) -> None:
 
 
 def test_a_failed_new_app_leaves_nothing_behind(box: Path) -> None:
-    toml = (box / "onebox.toml").read_text()
+    before = {name: (box / name).read_text() for name in ("onebox.toml", "Procfile", "Dockerfile")}
 
     result = onebox("new-app", "shop", "--python", "3.99", cwd=box)
 
     assert result.returncode == 1
     assert "shop needs Python 3.99" in result.stderr
     assert not (box / "apps" / "shop").exists()
-    assert (box / "onebox.toml").read_text() == toml
+    for name, text in before.items():
+        assert (box / name).read_text() == text, f"{name} differs"

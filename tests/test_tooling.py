@@ -33,13 +33,13 @@ def test_drifted_procfile_is_refused(tmp_path: Path) -> None:
     toml = box / "onebox.toml"
     toml.write_text(toml.read_text().replace("port = 8002", "port = 8012"))
 
-    result = onebox("procfile", "--check", cwd=box)
+    result = onebox("generate", "--check", cwd=box)
 
     assert result.returncode == 1
-    assert "Procfile does not match onebox.toml; run `just procfile`" in result.stderr
-    assert onebox("procfile", cwd=box).returncode == 0
+    assert "Procfile does not match onebox.toml; run `just generate`" in result.stderr
+    assert onebox("generate", cwd=box).returncode == 0
     assert "8012" in (box / "Procfile").read_text()
-    assert onebox("procfile", "--check", cwd=box).returncode == 0
+    assert onebox("generate", "--check", cwd=box).returncode == 0
 
 
 @pytest.mark.parametrize(

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
-from onebox import config, procfile, supervise
+from onebox import config, dockerfile, probe, procfile, supervise
 from onebox.errors import OneboxError
 
 
@@ -19,8 +20,10 @@ def build_parser() -> argparse.ArgumentParser:
     lock = commands.add_parser("lock", help="resolve every project's uv.lock")
     lock.add_argument("--check", action="store_true", help="fail if any lockfile is stale")
 
-    write = commands.add_parser("procfile", help="write the Procfile from onebox.toml")
-    write.add_argument("--check", action="store_true", help="fail if the Procfile has drifted")
+    generate = commands.add_parser(
+        "generate", help="write the Procfile and the Dockerfile's app stages from onebox.toml"
+    )
+    generate.add_argument("--check", action="store_true", help="fail if either has drifted")
 
     new_app = commands.add_parser("new-app", help="create apps/NAME as a working uv project")
     new_app.add_argument("name")
@@ -32,6 +35,16 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("projects", help="list every uv project's folder, apps first")
 
     commands.add_parser("test", help="run each project's own tests in its own venv")
+
+    serve = commands.add_parser(
+        "serve",
+        help="the container's command: the whole box, or NAME alone on all interfaces",
+    )
+    serve.add_argument(
+        "name", nargs="?", default=os.environ.get("ONEBOX_SERVE"), help="an app, or gateway"
+    )
+
+    commands.add_parser("health", help="exit 0 when what `onebox serve` runs here is ready")
 
     up = commands.add_parser("up", help="run the Procfile under honcho")
     up.add_argument("processes", nargs="*", help="only these processes (default: all)")
@@ -49,11 +62,15 @@ def main(argv: list[str] | None = None) -> int:
             projects.sync(box, dev=not args.no_dev)
         elif args.command == "lock":
             projects.lock(box, check=args.check)
-        elif args.command == "procfile" and args.check:
+        elif args.command == "generate" and args.check:
             procfile.check(box)
-        elif args.command == "procfile":
-            changed = procfile.write(box)
-            print(f"onebox: Procfile {'written' if changed else 'already current'}")
+            dockerfile.check(box)
+        elif args.command == "generate":
+            for name, changed in (
+                ("Procfile", procfile.write(box)),
+                ("Dockerfile", dockerfile.write(box)),
+            ):
+                print(f"onebox: {name} {'written' if changed else 'already current'}")
         elif args.command == "new-app":
             folder = scaffold.new_app(box, args.name, args.python)
             print(
@@ -67,6 +84,13 @@ def main(argv: list[str] | None = None) -> int:
                 print(folder.relative_to(box.root))
         elif args.command == "test":
             return projects.test(box)
+        elif args.command == "serve" and args.name:
+            box.project(args.name)
+            return supervise.run(box, [args.name], alone=True)
+        elif args.command == "serve":
+            return supervise.run(box, [])
+        elif args.command == "health":
+            return probe.check(box, probe.served_here())
         elif args.command == "up":
             return supervise.run(box, args.processes)
     except OneboxError as exc:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import re
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-
-import tomllib
 
 from onebox.errors import OneboxError
 
@@ -22,6 +21,11 @@ class App:
     path: str
     port: int
     module: str
+    workers: int = 1
+    # Read by the gateway: seconds the app may stay silent mid-answer (None: no limit),
+    # and the largest request body it accepts (None: the gateway's default).
+    read_timeout: float | None = None
+    max_body_size: int | None = None
 
     @property
     def env_name(self) -> str:
@@ -33,6 +37,7 @@ class App:
 class Gateway:
     path: str
     port: int
+    max_body_size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -47,12 +52,17 @@ class Box:
         found.append(("gateway", self.root / self.gateway.path))
         return found
 
+    def project(self, name: str) -> None:
+        """Check that `name` is an app or the gateway."""
+        if name != "gateway":
+            self.app(name)
+
     def app(self, name: str) -> App:
         for app in self.apps:
             if app.name == name:
                 return app
         known = ", ".join(app.name for app in self.apps)
-        raise OneboxError(f"no app named {name!r} in {CONFIG_NAME}; known apps: {known}")
+        raise OneboxError(f"no app named {name!r} in {CONFIG_NAME}; known: {known}, gateway")
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -80,6 +90,7 @@ def load(root: Path | None = None) -> Box:
     gateway = Gateway(
         path=_string(gateway_table, "path", "[gateway]", source),
         port=_port(gateway_table, "[gateway]", source),
+        max_body_size=_max_body_size(gateway_table, "[gateway]", source),
     )
 
     apps_table = _table(data, "apps", source)
@@ -114,7 +125,37 @@ def _app(name: str, table: object, source: Path) -> App:
         path=_string(table, "path", where, source),
         port=_port(table, where, source),
         module=module,
+        workers=_workers(table, where, source),
+        read_timeout=_read_timeout(table, where, source),
+        max_body_size=_max_body_size(table, where, source),
     )
+
+
+def _read_timeout(table: dict[str, object], where: str, source: Path) -> float | None:
+    value = table.get("read_timeout")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise OneboxError(f"{source}: {where} read_timeout must be a number of seconds above 0")
+    return float(value)
+
+
+def _max_body_size(table: dict[str, object], where: str, source: Path) -> int | None:
+    value = table.get("max_body_size")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise OneboxError(
+            f"{source}: {where} max_body_size must be a number of bytes (0: no limit)"
+        )
+    return value
+
+
+def _workers(table: dict[str, object], where: str, source: Path) -> int:
+    value = table.get("workers", 1)
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 64:
+        raise OneboxError(f"{source}: {where} workers = {value!r} must be a number from 1 to 64")
+    return value
 
 
 def _check_unique(apps: tuple[App, ...], gateway: Gateway, source: Path) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Protocol, TextIO
 
 from honcho.printer import Message, Printer
@@ -52,7 +52,7 @@ def say(text: str, *, level: str = "INFO", output: TextIO | None = None) -> None
     """Print one line of onebox's own, in the format of the box's output."""
     output = sys.stdout if output is None else output
     if log_format() == "json":
-        line = _object(OWN_NAME, level, text, datetime.now(timezone.utc))
+        line = _object(OWN_NAME, level, text, datetime.now(UTC))
     else:
         line = f"{OWN_NAME}: {text}"
     print(line, file=output, flush=True)
@@ -96,7 +96,7 @@ def _is_log_object(line: str) -> bool:
 
 def _object(app: str, level: str, message: str, when: datetime) -> str:
     # honcho stamps its messages with naive local time.
-    time_utc = when.astimezone(timezone.utc).isoformat(timespec="milliseconds")
+    time_utc = when.astimezone(UTC).isoformat(timespec="milliseconds")
     line: dict[str, Any] = {
         "time": time_utc.replace("+00:00", "Z"),
         "level": level,

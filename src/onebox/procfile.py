@@ -5,7 +5,7 @@ from __future__ import annotations
 from onebox.config import Box
 from onebox.errors import OneboxError
 
-HEADER = "# Written by `just procfile` from onebox.toml; edit that file, not this one.\n"
+HEADER = "# Written by `just generate` from onebox.toml; edit that file, not this one.\n"
 
 # Seconds the gateway lets in-flight requests (a long stream, say) finish after
 # SIGTERM. `onebox up` stops the apps only after the gateway, and gives both
@@ -24,7 +24,7 @@ def render(box: Box) -> str:
         lines.append(
             f"{app.name}: cd {app.path} && exec .venv/bin/uvicorn {app.module}"
             f" --host 127.0.0.1 --port ${{{app.env_name}_PORT:-{app.port}}}"
-            f" --root-path {app.prefix} {ACCESS_LOG_OFF}\n"
+            f" --root-path {app.prefix}{_workers(app.workers)} {ACCESS_LOG_OFF}\n"
         )
     gateway = box.gateway
     lines.append(
@@ -33,9 +33,16 @@ def render(box: Box) -> str:
         # The gateway passes on the app's own Server and Date headers, and is
         # the edge: it trusts no client's X-Forwarded-* headers.
         " --no-server-header --no-date-header --no-proxy-headers"
+        # Its own protocol class: requests the parser refuses get the gateway's JSON 400.
+        " --http gateway.server:GatewayHttpProtocol"
         f" --timeout-graceful-shutdown {GATEWAY_DRAIN_SECONDS} {ACCESS_LOG_OFF}\n"
     )
     return "".join(lines)
+
+
+def _workers(count: int) -> str:
+    # uvicorn's workers share the app's one port; one worker needs no flag.
+    return f" --workers {count}" if count > 1 else ""
 
 
 def write(box: Box) -> bool:
@@ -52,4 +59,4 @@ def check(box: Box) -> None:
     path = box.root / "Procfile"
     current = path.read_text() if path.is_file() else ""
     if current != render(box):
-        raise OneboxError("Procfile does not match onebox.toml; run `just procfile` and commit it")
+        raise OneboxError("Procfile does not match onebox.toml; run `just generate` and commit it")

@@ -55,15 +55,25 @@ def lock(box: Box, *, check: bool = False) -> None:
 
 
 def test(box: Box) -> int:
-    """Run each project's tests with that project's own interpreter; the worst status wins."""
+    """Run each project's tests with that project's own interpreter; the worst status wins.
+
+    A shared library has no venv of its own: its tests run in every app's venv,
+    so they run on each Python an app pins.
+    """
+    runs = [(name, folder, folder) for name, folder in box.projects()]
+    for library in sorted((box.root / "libs").glob("*/tests")):
+        for app in box.apps:
+            name = f"{library.parent.name} on {app.name}"
+            runs.append((name, library.parent, box.root / app.path))
+
     failed = []
-    for name, folder in box.projects():
+    for name, folder, venv_owner in runs:
         if not (folder / "tests").is_dir():
             continue
-        python = folder / ".venv" / "bin" / "python"
+        python = venv_owner / ".venv" / "bin" / "python"
         if not python.exists():
-            raise OneboxError(f"{name} has no venv yet; run `just sync` first")
-        _say(f"testing {name} in its own venv ({python})")
+            raise OneboxError(f"{venv_owner.name} has no venv yet; run `just sync` first")
+        _say(f"testing {name} ({python})")
         env = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
         result = subprocess.run([str(python), "-m", "pytest", "-q", "tests"], cwd=folder, env=env)
         if result.returncode != 0:

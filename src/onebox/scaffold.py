@@ -7,9 +7,12 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from onebox import config, interpreters, procfile
+from onebox import config, dockerfile, interpreters, procfile
 from onebox.config import NAME_PATTERN, Box
 from onebox.errors import OneboxError
+
+# Files written from onebox.toml, restored as they were when a command fails.
+GENERATED = ("Procfile", "Dockerfile")
 
 RESERVED = frozenset({"gateway", "system", "onebox", "healthz", "readyz", "libs"})
 
@@ -53,7 +56,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
-from onebox_service import health, logs, runtime
+from onebox_service import docs, health, logs, runtime
 
 NAME = "{name}"
 
@@ -61,6 +64,7 @@ logs.setup(NAME)
 app = FastAPI(title=NAME)
 app.add_middleware(logs.AccessLog)
 health.install(app, NAME)
+docs.install(app)
 
 
 @app.get("/")
@@ -106,18 +110,19 @@ def new_app(box: Box, name: str, python: str) -> Path:
 
     toml_path = box.root / config.CONFIG_NAME
     saved_toml = toml_path.read_text()
-    saved_procfile = (box.root / "Procfile").read_text()
+    saved = {name: (box.root / name).read_text() for name in GENERATED}
     try:
         _write_project(folder, name, python)
         _lock(folder, name, python)
         port = max([box.gateway.port, *(app.port for app in box.apps)]) + 1
         toml_path.write_text(saved_toml.rstrip("\n") + "\n" + _table(name, port))
-        procfile.write(config.load(box.root))
+        _generate(box.root)
     except BaseException:
         # Leave nothing behind: the box stays as it was before the command.
         shutil.rmtree(folder, ignore_errors=True)
         toml_path.write_text(saved_toml)
-        (box.root / "Procfile").write_text(saved_procfile)
+        for name, text in saved.items():
+            (box.root / name).write_text(text)
         raise
     return folder
 
@@ -129,8 +134,15 @@ def remove_app(box: Box, name: str) -> None:
     text = toml_path.read_text()
     block = re.compile(rf"\n*^\[apps\.{re.escape(name)}\]\n(?:^(?!\[).*\n?)*", re.MULTILINE)
     toml_path.write_text(block.sub("\n", text, count=1).rstrip("\n") + "\n")
-    procfile.write(config.load(box.root))
+    _generate(box.root)
     shutil.rmtree(box.root / app.path, ignore_errors=True)
+
+
+def _generate(root: Path) -> None:
+    """Bring the files derived from onebox.toml up to date with it."""
+    box = config.load(root)
+    procfile.write(box)
+    dockerfile.write(box)
 
 
 def _check_name(box: Box, name: str) -> None:

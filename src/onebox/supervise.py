@@ -122,8 +122,15 @@ class _OrderedManager(Manager):  # type: ignore[misc]
             self.events.put(Message("stop", stop, self._clock.now(), name, None))
 
 
-def run(box: Box, names: list[str]) -> int:
-    """Start the named processes (all when none are named) and wait for them."""
+LOOPBACK_ONLY = " --host 127.0.0.1 "
+
+
+def run(box: Box, names: list[str], *, alone: bool = False) -> int:
+    """Start the named processes (all when none are named) and wait for them.
+
+    With `alone`, the one named app is the whole container (split layouts):
+    it listens on every interface instead of loopback, for a gateway elsewhere.
+    """
     procfile.check(box)
     processes = parse_procfile((box.root / "Procfile").read_text()).processes
     unknown = [name for name in names if name not in processes]
@@ -133,6 +140,11 @@ def run(box: Box, names: list[str]) -> int:
         )
     selected = {name: processes[name] for name in names or processes}
     _check_venvs(box, selected)
+    if alone:
+        selected = {
+            name: command.replace(LOOPBACK_ONLY, " --host 0.0.0.0 ")
+            for name, command in selected.items()
+        }
 
     env = dict(os.environ)
     # Lines must reach honcho as they are written, not when a buffer fills.

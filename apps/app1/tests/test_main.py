@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from app1.main import app
 from fastapi.testclient import TestClient
+
+from app1.main import app
 
 client = TestClient(app)
 

@@ -12,6 +12,7 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.testclient import TestClient
 from loguru import logger
+
 from onebox_service import logs
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
-from onebox_service import health, logs, runtime
+from onebox_service import docs, health, logs, runtime
 
 NAME = "app1"
 
@@ -13,6 +13,7 @@ logs.setup(NAME)
 app = FastAPI(title=NAME)
 app.add_middleware(logs.AccessLog)
 health.install(app, NAME)
+docs.install(app)
 
 
 @app.get("/")

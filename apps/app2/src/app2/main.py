@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
-from onebox_service import health, logs, runtime
+from onebox_service import docs, health, logs, runtime
 
 from app2 import probes, stream
 
@@ -15,6 +15,7 @@ logs.setup(NAME)
 app = FastAPI(title=NAME)
 app.add_middleware(logs.AccessLog)
 health.install(app, NAME)
+docs.install(app)
 app.include_router(stream.router)
 app.include_router(probes.router)
 
