@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from gateway.headers import end_to_end, request_id, upstream_request
+import pytest
+from gateway.headers import (
+    CHUNKED,
+    NO_BODY,
+    BadFraming,
+    body_length,
+    end_to_end,
+    request_id,
+    upstream_request,
+)
 
 
 def test_hop_by_hop_and_connection_named_headers_are_dropped() -> None:
@@ -27,7 +36,12 @@ def test_forged_forwarding_headers_are_replaced() -> None:
     ]
 
     sent = upstream_request(
-        headers, client="10.0.0.7", scheme="http", prefix="/app1", request_id="abc"
+        headers,
+        client="10.0.0.7",
+        scheme="http",
+        prefix="/app1",
+        request_id="abc",
+        upstream_host="127.0.0.1:8001",
     )
 
     assert (b"x-forwarded-for", b"10.0.0.7") in sent
@@ -43,3 +57,23 @@ def test_request_id_is_kept_when_well_formed() -> None:
     made = request_id([(b"x-request-id", b"bad id\n")])
     assert made != "bad id\n"
     assert len(made) == 32
+
+
+def test_body_length_reads_one_framing() -> None:
+    assert body_length([(b"host", b"x")]) == NO_BODY
+    assert body_length([(b"content-length", b"12")]) == 12
+    assert body_length([(b"transfer-encoding", b"Chunked ")]) == CHUNKED
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [(b"content-length", b"1"), (b"transfer-encoding", b"chunked")],
+        [(b"content-length", b"1"), (b"content-length", b"1")],
+        [(b"content-length", b"-1")],
+        [(b"transfer-encoding", b"gzip, chunked")],
+    ],
+)
+def test_body_length_refuses_ambiguous_framing(headers: list[tuple[bytes, bytes]]) -> None:
+    with pytest.raises(BadFraming):
+        body_length(headers)

@@ -66,3 +66,29 @@ def test_config_is_found_above_the_working_folder(config: Path) -> None:
 def test_bad_environment_is_named(config: Path, env: dict[str, str], named: str) -> None:
     with pytest.raises(SettingsError, match=named):
         load({"ONEBOX_CONFIG": str(config), **env})
+
+
+def test_read_timeout_and_body_limit_are_per_app(tmp_path: Path) -> None:
+    path = tmp_path / "onebox.toml"
+    path.write_text(
+        CONFIG.replace("port = 8000\n", "port = 8000\nmax_body_size = 5000\n").replace(
+            "port = 8001\n", "port = 8001\nread_timeout = 2.5\nmax_body_size = 0\n"
+        )
+    )
+
+    app1, mine = load({"ONEBOX_CONFIG": str(path)}).routes
+
+    assert (app1.read_timeout, app1.max_body_size) == (2.5, 0)
+    assert (mine.read_timeout, mine.max_body_size) == (None, 5000)
+
+
+@pytest.mark.parametrize(
+    ("line", "named"),
+    [("read_timeout = 0", "read_timeout"), ("max_body_size = -1", "max_body_size")],
+)
+def test_bad_limits_are_named(tmp_path: Path, line: str, named: str) -> None:
+    path = tmp_path / "onebox.toml"
+    path.write_text(CONFIG.replace("port = 8001\n", f"port = 8001\n{line}\n"))
+
+    with pytest.raises(SettingsError, match=named):
+        load({"ONEBOX_CONFIG": str(path)})

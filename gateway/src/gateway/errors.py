@@ -1,11 +1,15 @@
-"""Every error the gateway answers itself: one JSON shape, no tracebacks."""
+"""Every error the gateway answers itself: one JSON shape, no tracebacks.
+
+Low-level failures (a refused connection, a timeout, an app that answers
+garbage) become the gateway's own errors in one place: `from_upstream`.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
 
-from starlette.types import Send
+from starlette.types import Scope, Send
 
 
 class GatewayError(Exception):
@@ -19,6 +23,11 @@ class GatewayError(Exception):
         self.detail = detail
         self.app = app
 
+    @property
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        """Headers this error adds to its response."""
+        return []
+
 
 class BadRequest(GatewayError):
     status = 400
@@ -30,14 +39,58 @@ class NotFound(GatewayError):
     error = "not_found"
 
 
+class PayloadTooLarge(GatewayError):
+    status = 413
+    error = "payload_too_large"
+
+
+class HeadersTooLarge(GatewayError):
+    status = 431
+    error = "headers_too_large"
+
+
 class UpstreamUnavailable(GatewayError):
     status = 502
     error = "bad_gateway"
 
 
+class NotReady(GatewayError):
+    """The app has no ready address yet; the client should retry shortly."""
+
+    status = 503
+    error = "not_ready"
+
+    def __init__(self, detail: str, app: str | None = None, retry_after: int = 1) -> None:
+        super().__init__(detail, app)
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        return [(b"retry-after", str(self.retry_after).encode())]
+
+
 class UpstreamTimeout(GatewayError):
     status = 504
     error = "gateway_timeout"
+
+
+def from_upstream(exc: BaseException, app: str, where: str) -> GatewayError:
+    """What the client hears when talking to app `app` at `where` failed with `exc`.
+
+    The forwarding code's own exceptions subclass TimeoutError and
+    ConnectionError and carry a sentence fragment saying what the app did.
+    """
+    if isinstance(exc, GatewayError):
+        return exc
+    if isinstance(exc, TimeoutError):
+        return UpstreamTimeout(f"{app} at {where} {exc}", app)
+    if isinstance(exc, ConnectionRefusedError):
+        return UpstreamUnavailable(f"{app} refused the connection at {where}; is it running?", app)
+    if isinstance(exc, ConnectionError) and str(exc):
+        return UpstreamUnavailable(f"{app} at {where} {exc}", app)
+    return UpstreamUnavailable(
+        f"{app} cannot be reached at {where} ({exc.__class__.__name__})", app
+    )
 
 
 def body(error: GatewayError, request_id: str) -> bytes:
@@ -63,7 +116,29 @@ async def send_error(
         (b"content-type", b"application/json"),
         (b"content-length", str(len(content)).encode()),
         (b"x-request-id", request_id.encode()),
+        *error.headers,
         *extra_headers,
     ]
     await send({"type": "http.response.start", "status": error.status, "headers": headers})
     await send({"type": "http.response.body", "body": content})
+
+
+async def send_websocket_error(
+    scope: Scope, send: Send, error: GatewayError, request_id: str
+) -> None:
+    """Refuse a WebSocket handshake with `error` as JSON, where the server lets the gateway."""
+    if "websocket.http.response" not in scope.get("extensions", {}):
+        # The server then answers the handshake with a bare 403.
+        await send({"type": "websocket.close", "code": 1011})
+        return
+    content = body(error, request_id)
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(content)).encode()),
+        (b"x-request-id", request_id.encode()),
+        *error.headers,
+    ]
+    await send(
+        {"type": "websocket.http.response.start", "status": error.status, "headers": headers}
+    )
+    await send({"type": "websocket.http.response.body", "body": content})

@@ -6,22 +6,95 @@ be imported before the gateway logs anything (main.py imports it first).
 
 from __future__ import annotations
 
-from onebox_service import logs
-from starlette.types import ASGIApp
+import asyncio
+import re
+import time
+from typing import TYPE_CHECKING
 
-from gateway.headers import request_id
+from loguru import logger
+from onebox_service import logs
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from gateway.exchange import SCOPE_KEY, Exchange
+from gateway.ticker import Ticker
+
+if TYPE_CHECKING:
+    from loguru import Record
 
 NAME = "gateway"
+# Nginx's code for "the client closed the connection before the response".
+CLIENT_CLOSED = 499
+# Written into a log line in place of control characters from a request path.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 logs.setup(NAME)
 
 
-def with_access_log(app: ASGIApp) -> ASGIApp:
+def _as_shared_access_line(record: Record) -> None:
+    record["name"] = logs.__name__
+
+
+# Access lines carry the logger name the apps' access lines carry, so one
+# pattern reads every process's lines.
+_access = logger.patch(_as_shared_access_line)
+
+
+class AccessLog:
     """`app` behind one access line per request, logged under the request's id.
 
-    The id is the one the gateway forwards: the client's X-Request-ID when it
-    is well formed, else a new one. It is written back into the scope as the
-    request's only X-Request-ID, so `headers.request_id()` read downstream
-    returns this same id and the app's lines carry it too.
+    This is the one place that decides a request's id (the client's
+    X-Request-ID when it is well formed, else a new one): it is kept on the
+    request's `Exchange`, which it leaves in the scope for the gateway to
+    forward, and every line logged while serving the request carries it.
     """
-    return logs.AccessLog(app, request_id=request_id)
+
+    def __init__(self, app: ASGIApp, ticker: Ticker) -> None:
+        self.app = app
+        self.ticker = ticker
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+
+        exchange = Exchange(scope, receive, send, self.ticker)
+        scope[SCOPE_KEY] = exchange
+        http = scope["type"] == "http"
+        started = time.perf_counter()
+        with logger.contextualize(request_id=exchange.request_id):
+            try:
+                await self.app(scope, exchange.receive if http else receive, exchange.send)
+            except asyncio.CancelledError:
+                if not exchange.hung_up:
+                    raise
+                # The exchange cancelled the request itself when its client left.
+                task = asyncio.current_task()
+                if task is not None:
+                    task.uncancel()
+            finally:
+                exchange.close()
+                _log_access(scope, exchange, time.perf_counter() - started)
+
+
+def _log_access(scope: Scope, exchange: Exchange, seconds: float) -> None:
+    if exchange.hung_up:
+        status = CLIENT_CLOSED
+    elif exchange.status is None:
+        # The server answers 500 for an app that raised or never answered.
+        status = 500
+    else:
+        status = exchange.status
+
+    method = scope.get("method", "WEBSOCKET")
+    path = scope["path"]
+    if CONTROL_CHARACTERS.search(path):
+        path = CONTROL_CHARACTERS.sub(lambda m: f"\\x{ord(m.group()):02x}", path)
+    milliseconds = round(seconds * 1000, 1)
+    note = " (client disconnected)" if exchange.hung_up else ""
+    _access.bind(method=method, path=path, status=status, duration_ms=milliseconds).info(
+        f"{method} {path} {status} {milliseconds} ms{note}"
+    )
+
+
+def with_access_log(app: ASGIApp, ticker: Ticker) -> ASGIApp:
+    return AccessLog(app, ticker)
