@@ -80,3 +80,7 @@ new-app name python="3.11":
 # Take apps/NAME out of the box and delete its folder.
 remove-app name:
     uv run onebox remove-app {{name}}
+
+# Requests/s of app2's CPU-bound /work at one and two workers (box) and replicas (swarm).
+bench-replicas:
+    uv run python bench/replicas.py

@@ -7,7 +7,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from onebox_service import docs, health, logs, runtime
 
-from app2 import probes, stream
+from app2 import probes, stream, work
 
 NAME = "app2"
 
@@ -18,6 +18,7 @@ health.install(app, NAME)
 docs.install(app)
 app.include_router(stream.router)
 app.include_router(probes.router)
+app.include_router(work.router)
 
 
 @app.get("/")
