@@ -149,6 +149,29 @@ def test_a_killed_process_stops_the_container(container: Container, target: str)
     assert any("app1" in line and "SIGKILL" in line for line in last_lines), last_lines
 
 
+def test_restart_on_failure_brings_the_whole_box_back(image: None) -> None:
+    box = Container("--restart", "on-failure")
+    try:
+        box.wait_ready()
+        first = box.pids()["app1"]
+
+        box.python(f"import os, signal; os.kill({first}, signal.SIGKILL)")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and _restarts(box) == 0:
+            time.sleep(0.2)
+        box.wait_ready()
+
+        assert _restarts(box) == 1
+        assert httpx.get(box.url + "/app2").json()["numpy"] == "1.24.0"
+        assert httpx.get(box.url + "/app1").json()["numpy"] == "1.20.0"
+    finally:
+        box.remove()
+
+
+def _restarts(box: Container) -> int:
+    return int(docker("inspect", "--format", "{{.RestartCount}}", box.name).stdout)
+
+
 def test_docker_stop_lets_a_stream_finish_then_exits_0(container: Container) -> None:
     lines: list[str] = []
     first_line = threading.Event()
