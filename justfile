@@ -75,11 +75,11 @@ bench-image:
 
 # Create apps/NAME as a working app and list it in onebox.toml and the Procfile.
 new-app name python="3.11":
-    uv run onebox new-app {{name}} --python {{python}}
+    uv run onebox new-app {{quote(name)}} --python {{quote(python)}}
 
 # Take apps/NAME out of the box and delete its folder.
 remove-app name:
-    uv run onebox remove-app {{name}}
+    uv run onebox remove-app {{quote(name)}}
 
 # Requests/s of app2's CPU-bound /work at one and two workers (box) and replicas (swarm).
 bench-replicas:

@@ -63,6 +63,9 @@ def test_remove_app_undoes_new_app(box: Path) -> None:
         ("gateway", "'gateway' cannot name an app"),
         ("9lives", "'9lives' cannot name an app"),
         ("app1", "an app named app1 is already in onebox.toml"),
+        ("import", "'import' cannot name an app: its package would be 'import'"),
+        ("numpy", "'numpy' cannot name an app"),
+        ("x;touch", "'x;touch' cannot name an app"),
     ],
 )
 def test_bad_names_are_refused(box: Path, name: str, message: str) -> None:

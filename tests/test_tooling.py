@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -9,7 +14,7 @@ import pytest
 from onebox import config, procfile
 from onebox.errors import OneboxError
 from tests.copies import copy_box, onebox
-from tests.stack import ROOT
+from tests.stack import ONEBOX, ROOT, free_port, running
 
 
 def test_procfile_matches_onebox_toml() -> None:
@@ -102,3 +107,78 @@ def test_unknown_process_is_named(tmp_path: Path) -> None:
 
     assert result.returncode == 1
     assert "no process named app3 in the Procfile; known: app1, app2, gateway" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"PORT": "70000"}, "PORT='70000' is not a port; use a number from 1 to 65535"),
+        ({"APP1_PORT": "abc"}, "APP1_PORT='abc' is not a port"),
+        ({"LOG_LEVEL": "verbose"}, "LOG_LEVEL='verbose' is not a level"),
+    ],
+)
+def test_bad_environment_is_refused_before_anything_starts(
+    env: dict[str, str], message: str
+) -> None:
+    result = subprocess.run(
+        [str(ONEBOX), "up"], cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True
+    )
+
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_a_busy_port_is_named_with_its_variable() -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        env = {**os.environ, "APP2_PORT": str(port), "PORT": str(free_port())}
+
+        result = subprocess.run(
+            [str(ONEBOX), "up"], cwd=ROOT, env=env, capture_output=True, text=True
+        )
+
+    assert result.returncode == 1
+    assert f"port {port} (app2) is already in use" in result.stderr
+    assert "set APP2_PORT to another port" in result.stderr
+
+
+def test_unknown_keys_in_an_app_table_are_named(tmp_path: Path) -> None:
+    text = (ROOT / "onebox.toml").read_text().replace("port = 8002", "port = 8002\nworkerz = 2")
+    (tmp_path / "onebox.toml").write_text(text)
+
+    with pytest.raises(OneboxError, match=r"\[apps.app2\] has unknown keys workerz"):
+        config.load(tmp_path)
+
+
+def test_a_path_without_a_project_is_named(tmp_path: Path) -> None:
+    box = copy_box(tmp_path)
+    toml = box / "onebox.toml"
+    toml.write_text(toml.read_text().replace('path = "apps/app2"', 'path = "apps/nope"'))
+
+    result = onebox("sync", cwd=box)
+
+    assert result.returncode == 1
+    assert "app2's path 'apps/nope' holds no pyproject.toml" in result.stderr
+
+
+def test_killing_onebox_up_outright_leaves_no_process_behind() -> None:
+    with running() as stack:
+        stack.wait_until("/readyz")
+        os.kill(stack.process.pid, signal.SIGKILL)
+        stack.wait_exit()
+
+        deadline = time.monotonic() + 15
+        open_ports = [stack.port, *stack.app_ports.values()]
+        while open_ports and time.monotonic() < deadline:
+            open_ports = [port for port in open_ports if _listening(port)]
+            time.sleep(0.2)
+
+    assert open_ports == []
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0

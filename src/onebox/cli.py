@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         box = config.load()
+        box.check_paths()
         if args.command in ("sync", "lock", "test", "new-app", "remove-app"):
             # Imported only here: the image's runtime venv has no uv, and needs none.
             from onebox import projects, scaffold

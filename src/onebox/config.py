@@ -11,6 +11,9 @@ from onebox.errors import OneboxError
 
 CONFIG_NAME = "onebox.toml"
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+APP_KEYS = frozenset(
+    {"prefix", "path", "port", "module", "workers", "read_timeout", "max_body_size"}
+)
 MODULE_PATTERN = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 
@@ -52,17 +55,28 @@ class Box:
         found.append(("gateway", self.root / self.gateway.path))
         return found
 
+    def check_paths(self) -> None:
+        """Every project folder onebox.toml names holds a pyproject.toml."""
+        for name, folder in self.projects():
+            if not (folder / "pyproject.toml").is_file():
+                where = folder.relative_to(self.root)
+                raise OneboxError(
+                    f"{CONFIG_NAME}: {name}'s path {str(where)!r} holds no pyproject.toml; "
+                    "point it at the project's folder, or create it with `just new-app`"
+                )
+
     def project(self, name: str) -> None:
         """Check that `name` is an app or the gateway."""
-        if name != "gateway":
-            self.app(name)
+        if name != "gateway" and name not in (app.name for app in self.apps):
+            known = ", ".join(app.name for app in self.apps)
+            raise OneboxError(f"nothing named {name!r} to serve; choose one of {known}, gateway")
 
     def app(self, name: str) -> App:
         for app in self.apps:
             if app.name == name:
                 return app
         known = ", ".join(app.name for app in self.apps)
-        raise OneboxError(f"no app named {name!r} in {CONFIG_NAME}; known: {known}, gateway")
+        raise OneboxError(f"no app named {name!r} in {CONFIG_NAME}; its apps: {known}")
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -110,6 +124,12 @@ def _app(name: str, table: object, source: Path) -> App:
         )
     if not isinstance(table, dict):
         raise OneboxError(f"{source}: {where} must be a table")
+    unknown = sorted(set(table) - APP_KEYS)
+    if unknown:
+        raise OneboxError(
+            f"{source}: {where} has unknown keys {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(APP_KEYS))}"
+        )
 
     prefix = _string(table, "prefix", where, source)
     if not re.match(r"^/[A-Za-z0-9._~-]+$", prefix) or prefix in ("/.", "/.."):
@@ -161,7 +181,13 @@ def _workers(table: dict[str, object], where: str, source: Path) -> int:
 def _check_unique(apps: tuple[App, ...], gateway: Gateway, source: Path) -> None:
     ports: dict[int, str] = {gateway.port: "the gateway"}
     prefixes: dict[str, str] = {}
+    paths: dict[str, str] = {gateway.path: "the gateway"}
     for app in apps:
+        if app.path in paths:
+            raise OneboxError(
+                f"{source}: {app.name} and {paths[app.path]} both use path {app.path}"
+            )
+        paths[app.path] = app.name
         if app.port in ports:
             raise OneboxError(
                 f"{source}: {app.name} and {ports[app.port]} both use port {app.port}"

@@ -51,8 +51,11 @@ def find(version: str, project_name: str) -> Path:
 
 
 def _uv_find(version: str) -> Path | None:
+    # Version managers' shims answer by the working folder's .python-version;
+    # asking from one fixed folder gives every project the same answer.
     result = subprocess.run(
         [UV, "python", "find", "--system", "--no-python-downloads", "--no-project", version],
+        cwd=Path.home(),
         capture_output=True,
         text=True,
     )

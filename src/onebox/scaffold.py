@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import keyword
 import re
 import shutil
 import subprocess
@@ -13,6 +14,27 @@ from onebox.errors import OneboxError
 
 # Files written from onebox.toml, restored as they were when a command fails.
 GENERATED = ("Procfile", "Dockerfile")
+
+# Package names an app's own package would clash with.
+TAKEN_MODULES = frozenset(
+    {
+        "fastapi",
+        "starlette",
+        "pydantic",
+        "uvicorn",
+        "numpy",
+        "httpx",
+        "httpx2",
+        "pytest",
+        "loguru",
+        "onebox",
+        "onebox_service",
+        "fastapi_offline",
+        "test",
+        "tests",
+        "typing",
+    }
+)
 
 RESERVED = frozenset({"gateway", "system", "onebox", "healthz", "readyz", "libs"})
 
@@ -104,6 +126,8 @@ def new_app(box: Box, name: str, python: str) -> Path:
     if not interpreters.VERSION_PATTERN.match(python):
         raise OneboxError(f"Python version {python!r} is not a version; write e.g. 3.11")
     python = ".".join(python.split(".")[:2])
+    if tuple(int(part) for part in python.split(".")) < (3, 9):
+        raise OneboxError(f"apps need Python 3.9 or newer; {python} is too old for FastAPI")
     folder = box.root / "apps" / name
     if folder.exists():
         raise OneboxError(f"{folder.relative_to(box.root)} already exists; pick another name")
@@ -146,6 +170,12 @@ def _generate(root: Path) -> None:
 
 
 def _check_name(box: Box, name: str) -> None:
+    module = name.replace("-", "_")
+    if keyword.iskeyword(module) or module in TAKEN_MODULES:
+        raise OneboxError(
+            f"{name!r} cannot name an app: its package would be {module!r}, which is "
+            "a Python keyword or a package every app imports; pick another name"
+        )
     if not NAME_PATTERN.match(name) or name in RESERVED:
         raise OneboxError(
             f"{name!r} cannot name an app; use lowercase letters, digits, '-' or '_', "

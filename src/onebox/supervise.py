@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import signal
 import sys
@@ -12,10 +14,14 @@ from typing import Any
 from honcho.environ import parse_procfile
 from honcho.manager import Manager
 from honcho.printer import Message
+from honcho.process import Popen, Process
 
-from onebox import printer, procfile
+from onebox import environment, printer, procfile
 from onebox.config import Box
 from onebox.errors import OneboxError
+
+# prctl's option that names the signal a process gets when its parent dies.
+PR_SET_PDEATHSIG = 1
 
 # honcho's exit status when it was asked to stop by SIGINT or SIGTERM.
 ASKED_TO_STOP = {130, 143}
@@ -47,6 +53,37 @@ class _StopRecorder:
         return message
 
 
+def _die_with_parent(signum: int) -> None:
+    """Ask Linux to send `signum` to this process when its parent dies.
+
+    honcho runs each command under a watcher process of its own. Should
+    `onebox up` itself be killed outright, the watchers and the servers they
+    watch would live on, holding their ports; with this they end with it.
+    """
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signum)
+
+
+class _ChildPopen(Popen):  # type: ignore[misc]
+    """honcho's Popen, but the server ends (gracefully) when its watcher does."""
+
+    def __init__(self, cmd: str, **kwargs: Any) -> None:
+        super().__init__(cmd, preexec_fn=lambda: _die_with_parent(signal.SIGTERM), **kwargs)
+
+
+class _GuardedProcess(Process):  # type: ignore[misc]
+    """honcho's Process, whose watcher ends when `onebox up` does."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._child_ctor = _ChildPopen
+
+    def run(self, events: Any = None, ignore_signals: bool = False) -> None:
+        if sys.platform == "linux":
+            _die_with_parent(signal.SIGKILL)
+        super().run(events, ignore_signals)
+
+
 class _OrderedManager(Manager):  # type: ignore[misc]
     """honcho's Manager, but stopping the gateway before the apps.
 
@@ -59,6 +96,8 @@ class _OrderedManager(Manager):  # type: ignore[misc]
 
     def __init__(self, output: printer.LinePrinter) -> None:
         super().__init__(output)
+        if sys.platform == "linux":
+            self._process_ctor = _GuardedProcess
         self.recorder = _StopRecorder(self.events, before_wait=self._advance)
         self.events = self.recorder
         self._stop_asked_at: float | None = None
@@ -140,6 +179,7 @@ def run(box: Box, names: list[str], *, alone: bool = False) -> int:
         )
     selected = {name: processes[name] for name in names or processes}
     _check_venvs(box, selected)
+    environment.check(box, list(selected), os.environ)
     if alone:
         selected = {
             name: command.replace(LOOPBACK_ONLY, " --host 0.0.0.0 ")
