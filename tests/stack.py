@@ -41,8 +41,8 @@ class Stack:
             PORT=str(self.port),
             APP1_PORT=str(self.app_ports["app1"]),
             APP2_PORT=str(self.app_ports["app2"]),
-            **extra_env,
         )
+        env.update(extra_env)
         self.lines: list[str] = []
         self.process = subprocess.Popen(
             [str(ONEBOX), "up", *processes],

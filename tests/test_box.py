@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -117,3 +118,23 @@ def test_one_process_ending_stops_the_whole_box(how: signal.Signals) -> None:
     for port in [stack.port, *stack.app_ports.values()]:
         with socket.socket() as sock:
             assert sock.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open"
+
+
+def test_gateway_endpoints_answer_in_the_gateways_shape(box: Stack) -> None:
+    refused = httpx.post(box.url + "/healthz")
+    head = httpx.head(box.url + "/readyz")
+    alive = httpx.get(box.url + "/healthz", headers={"X-Request-ID": "probe-7"})
+
+    assert refused.status_code == 405
+    assert set(refused.json()) == {"error", "detail", "app", "request_id"}
+    assert refused.json()["request_id"] == refused.headers["x-request-id"]
+    assert head.status_code == 200
+    assert alive.headers["x-request-id"] == "probe-7"
+
+
+def test_health_probes_do_not_flood_the_log(box: Stack) -> None:
+    time.sleep(3)
+
+    probe_lines = [line for line in box.lines if "GET /app1/healthz 200" in line]
+
+    assert probe_lines == []

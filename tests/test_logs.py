@@ -257,16 +257,27 @@ def test_json_level_is_set_for_every_process() -> None:
     assert {r["level"] for r in from_processes} <= {"WARNING", "ERROR", "CRITICAL"}
 
 
-def test_json_wraps_lines_printed_before_logging_is_set_up() -> None:
+def test_json_refusal_before_anything_starts_is_one_object() -> None:
     with running(LOG_FORMAT="json", LOG_LEVEL="LOUD") as stack:
+        returncode = stack.wait_exit()
+
+    assert returncode == 1
+    found = records(stack)
+    assert len(found) == 1
+    assert found[0]["app"] == "onebox"
+    assert found[0]["level"] == "ERROR"
+    assert "LOG_LEVEL='LOUD' is not a level" in found[0]["message"]
+
+
+def test_json_wraps_lines_a_process_prints_outside_its_logger() -> None:
+    # uvicorn refuses a bad setting from the environment in plain words,
+    # before any logging of ours is set up; every process stops the box.
+    with running(LOG_FORMAT="json", UVICORN_TIMEOUT_KEEP_ALIVE="never") as stack:
         returncode = stack.wait_exit()
 
     assert returncode != 0
     found = records(stack)
-    refusals = [r for r in found if "LOG_LEVEL='LOUD' is not a level" in r["message"]]
-    # The first process to refuse stops the box, maybe before the others have.
-    assert refusals
-    assert {r["app"] for r in refusals} <= set(PROCESSES)
+    assert any("timeout-keep-alive" in r["message"] and r["app"] in PROCESSES for r in found)
     assert found[-1]["app"] == "onebox"
     assert found[-1]["level"] == "ERROR"
     assert "so every process was stopped" in found[-1]["message"]

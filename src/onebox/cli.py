@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from onebox import config, dockerfile, probe, procfile, supervise
+from onebox import config, dockerfile, printer, probe, procfile, supervise
 from onebox.errors import OneboxError
 
 
@@ -95,11 +95,20 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "up":
             return supervise.run(box, args.processes)
     except OneboxError as exc:
-        print(f"onebox: error: {exc}", file=sys.stderr)
+        _say_error(str(exc))
         return 1
     except KeyboardInterrupt:
         return 130
     return 0
+
+
+def _say_error(text: str) -> None:
+    """One line on stderr: JSON when LOG_FORMAT asks for it, else plain."""
+    try:
+        printer.say(f"error: {text}", level="ERROR", output=sys.stderr)
+    except OneboxError:
+        # LOG_FORMAT itself is what is wrong, so it cannot choose the format.
+        print(f"onebox: error: {text}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import os
 
-from fastapi.testclient import TestClient
-
 from app2.main import app
+from fastapi.testclient import TestClient
 
 client = TestClient(app)
 
@@ -15,7 +14,7 @@ def test_work_sorts_and_reports_the_process() -> None:
     body = client.get("/work", params={"size": 5000}).json()
 
     assert body["size"] == 5000
-    assert 0 < body["checksum"]
+    assert body["checksum"] > 0
     assert body["pid"] == os.getpid()
 
 

@@ -39,6 +39,11 @@ class NotFound(GatewayError):
     error = "not_found"
 
 
+class MethodNotAllowed(GatewayError):
+    status = 405
+    error = "method_not_allowed"
+
+
 class PayloadTooLarge(GatewayError):
     status = 413
     error = "payload_too_large"

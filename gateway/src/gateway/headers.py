@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
 from collections.abc import Callable, Iterable
 
 Headers = list[tuple[bytes, bytes]]
@@ -55,11 +55,15 @@ class HeadersTooLarge(ValueError):
 
 
 def request_id(headers: Iterable[tuple[bytes, bytes]]) -> str:
-    """The client's X-Request-ID when it is well formed, else a new one."""
+    """The client's X-Request-ID when it is well formed, else a new one.
+
+    A new one is 32 random hex digits, as long as a UUID's, without the
+    cost of building a UUID on every request.
+    """
     for name, value in headers:
         if name == b"x-request-id" and REQUEST_ID.match(value):
             return value.decode()
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()
 
 
 def body_length(headers: Headers) -> int:

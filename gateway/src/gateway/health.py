@@ -16,11 +16,11 @@ from gateway.upstreams import Upstreams
 def create_api(settings: Settings, upstreams: Upstreams) -> FastAPI:
     api = FastAPI(title="onebox gateway", docs_url=None, redoc_url=None, openapi_url=None)
 
-    @api.get("/healthz")
+    @api.api_route("/healthz", methods=["GET", "HEAD"])
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @api.get("/readyz")
+    @api.api_route("/readyz", methods=["GET", "HEAD"])
     async def readyz() -> JSONResponse:
         ready = upstreams.ready()
         waiting = [route.name for route in settings.routes if not ready[route.name]]

@@ -7,36 +7,19 @@ be imported before the gateway logs anything (main.py imports it first).
 from __future__ import annotations
 
 import asyncio
-import re
 import time
-from typing import TYPE_CHECKING
 
-from loguru import logger
 from onebox_service import logs
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.exchange import SCOPE_KEY, Exchange
 from gateway.ticker import Ticker
 
-if TYPE_CHECKING:
-    from loguru import Record
-
 NAME = "gateway"
 # Nginx's code for "the client closed the connection before the response".
 CLIENT_CLOSED = 499
-# Written into a log line in place of control characters from a request path.
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 logs.setup(NAME)
-
-
-def _as_shared_access_line(record: Record) -> None:
-    record["name"] = logs.__name__
-
-
-# Access lines carry the logger name the apps' access lines carry, so one
-# pattern reads every process's lines.
-_access = logger.patch(_as_shared_access_line)
 
 
 class AccessLog:
@@ -61,19 +44,21 @@ class AccessLog:
         scope[SCOPE_KEY] = exchange
         http = scope["type"] == "http"
         started = time.perf_counter()
-        with logger.contextualize(request_id=exchange.request_id):
-            try:
-                await self.app(scope, exchange.receive if http else receive, exchange.send)
-            except asyncio.CancelledError:
-                if not exchange.hung_up:
-                    raise
-                # The exchange cancelled the request itself when its client left.
-                task = asyncio.current_task()
-                if task is not None:
-                    task.uncancel()
-            finally:
-                exchange.close()
-                _log_access(scope, exchange, time.perf_counter() - started)
+        # The server runs each request in a task with a context of its own,
+        # so the id goes no further than this request.
+        logs.use_request_id(exchange.request_id)
+        try:
+            await self.app(scope, exchange.receive if http else receive, exchange.send)
+        except asyncio.CancelledError:
+            if not exchange.hung_up:
+                raise
+            # The exchange cancelled the request itself when its client left.
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()
+        finally:
+            exchange.close()
+            _log_access(scope, exchange, time.perf_counter() - started)
 
 
 def _log_access(scope: Scope, exchange: Exchange, seconds: float) -> None:
@@ -84,16 +69,8 @@ def _log_access(scope: Scope, exchange: Exchange, seconds: float) -> None:
         status = 500
     else:
         status = exchange.status
-
     method = scope.get("method", "WEBSOCKET")
-    path = scope["path"]
-    if CONTROL_CHARACTERS.search(path):
-        path = CONTROL_CHARACTERS.sub(lambda m: f"\\x{ord(m.group()):02x}", path)
-    milliseconds = round(seconds * 1000, 1)
-    note = " (client disconnected)" if exchange.hung_up else ""
-    _access.bind(method=method, path=path, status=status, duration_ms=milliseconds).info(
-        f"{method} {path} {status} {milliseconds} ms{note}"
-    )
+    logs.log_access(method, scope["path"], status, seconds, hung_up=exchange.hung_up)
 
 
 def with_access_log(app: ASGIApp, ticker: Ticker) -> ASGIApp:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from loguru import logger
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from gateway import errors, headers, settings
 from gateway.exchange import SCOPE_KEY, Exchange
@@ -40,11 +40,11 @@ class Gateway:
             await self._lifespan(receive, send)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        exchange: Exchange = scope[SCOPE_KEY]
         if scope["path"] in OWN_PATHS:
-            await self.api(scope, receive, send)
+            await self._own(scope, receive, send, exchange.request_id)
             return
 
-        exchange: Exchange = scope[SCOPE_KEY]
         try:
             body_length = headers.body_length(scope["headers"])
             match = self.router.match(scope.get("raw_path") or scope["path"].encode())
@@ -67,6 +67,22 @@ class Gateway:
             if exchange.status is None:
                 error = errors.GatewayError("the gateway failed to forward this request")
                 await errors.send_error(send, error, exchange.request_id)
+
+    async def _own(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
+        """The gateway's own endpoints, answering in its error shape and with the id."""
+        if scope["method"] not in ("GET", "HEAD"):
+            error = errors.MethodNotAllowed(f"{scope['path']} answers GET and HEAD only")
+            await errors.send_error(send, error, request_id, [(b"allow", b"GET, HEAD")])
+            return
+
+        tag = (b"x-request-id", request_id.encode())
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), tag]}
+            await send(message)
+
+        await self.api(scope, receive, send_with_id)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         exchange: Exchange = scope[SCOPE_KEY]

@@ -8,9 +8,15 @@ matched app receives the rest of the path in its original encoding.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from gateway.settings import Route
+
+UNSAFE_BYTES = re.compile(rb"[\x00-\x20\x7f]")
+# What a path needs before normalising can change it: a dot, an escape, a
+# backslash or an empty segment. Most paths have none and are only split.
+NEEDS_NORMALISING = re.compile(rb"[.%\\]|//")
 
 
 class InvalidPath(Exception):
@@ -27,8 +33,10 @@ def normalise(raw_path: bytes) -> list[bytes]:
     """The path's segments after the normalisation described above."""
     if not raw_path.startswith(b"/"):
         raise InvalidPath("the path must start with '/'")
-    if any(byte < 0x21 or byte == 0x7F for byte in raw_path):
+    if UNSAFE_BYTES.search(raw_path):
         raise InvalidPath("the path holds spaces or control characters")
+    if not NEEDS_NORMALISING.search(raw_path):
+        return [segment for segment in raw_path.split(b"/") if segment]
 
     segments: list[bytes] = []
     for segment in raw_path.split(b"/"):

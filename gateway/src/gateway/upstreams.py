@@ -236,6 +236,7 @@ class Upstreams:
         """GET /healthz at `address`: the status, or None and what went wrong."""
         request = (
             f"GET /healthz HTTP/1.1\r\nHost: {host_header}\r\n"
+            # The agent apps log at DEBUG rather than INFO (onebox_service.logs).
             "User-Agent: onebox-gateway\r\nConnection: close\r\n\r\n"
         ).encode()
         writer: asyncio.StreamWriter | None = None

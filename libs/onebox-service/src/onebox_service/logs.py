@@ -17,6 +17,7 @@ import logging
 import os
 import re
 import sys
+import threading
 import time
 import traceback
 import uuid
@@ -47,6 +48,9 @@ REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
 # Written into a log line in place of control characters from a request path.
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
+# The User-Agent of the gateway's own health probes (gateway/upstreams.py).
+HEALTH_PROBE_AGENT = b"onebox-gateway"
+
 # Nginx's code for "the client closed the connection before the response".
 CLIENT_CLOSED = 499
 
@@ -74,16 +78,20 @@ def setup(
     if level not in LEVELS:
         raise ValueError(f"LOG_LEVEL={level!r} is not a level; use one of {', '.join(LEVELS)}")
     stream = sys.stdout if stream is None else stream
+    writer = LineWriter(stream)
 
     # loguru: one handler. Tracebacks never show variable values, which may be secrets.
     json_lines = log_format == "json"
+    colorize = not json_lines and _is_terminal(stream)
+    # Colour needs loguru's markup; without it the text line is built faster here.
+    text_line = _text_line if colorize else _plain_text_line
     logger.configure(
         handlers=[
             {
-                "sink": stream,
+                "sink": writer,
                 "level": level,
-                "format": _json_line if json_lines else _text_line,
-                "colorize": not json_lines and _is_terminal(stream),
+                "format": _json_line if json_lines else text_line,
+                "colorize": colorize,
                 "backtrace": False,
                 "diagnose": False,
             }
@@ -110,6 +118,30 @@ def setup(
     logging.captureWarnings(True)
 
 
+class LineWriter:
+    """The handler's sink: each line goes out whole, in one write, at once.
+
+    One write per line keeps lines from different processes from merging
+    mid-line in the combined stream, and nothing waits in a buffer, so no
+    line is lost when a process is killed. There is deliberately no `flush`
+    method: loguru would call it after every line, a second system call.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        # Reentrant: a signal handler may log while this thread writes.
+        self._lock = threading.RLock()
+
+    def write(self, line: str) -> None:
+        with self._lock:
+            try:
+                self._stream.write(line)
+                self._stream.flush()
+            except (OSError, ValueError):
+                # The stream is closed or its reader gone: nowhere is left to say so.
+                pass
+
+
 class InterceptHandler(logging.Handler):
     """Hands std logging records to loguru, under the module that logged them."""
 
@@ -133,6 +165,11 @@ class InterceptHandler(logging.Handler):
 def current_request_id() -> str | None:
     """The id of the request being served in this context, if any."""
     return _request_id.get()
+
+
+def use_request_id(rid: str) -> None:
+    """Carry `rid` on every record logged from here on in this context (this task)."""
+    _request_id.set(rid)
 
 
 def request_id(headers: Iterable[tuple[bytes, bytes]]) -> str:
@@ -277,13 +314,38 @@ def _log_access(scope: Scope, exchange: _Exchange, seconds: float) -> None:
         status = 500
     else:
         status = exchange.status
-
-    path = CONTROL_CHARACTERS.sub(lambda m: f"\\x{ord(m.group()):02x}", scope["path"])
-    milliseconds = round(seconds * 1000, 1)
-    note = " (client disconnected)" if exchange.hung_up else ""
-    logger.bind(method=scope["method"], path=path, status=status, duration_ms=milliseconds).info(
-        f"{scope['method']} {path} {status} {milliseconds} ms{note}"
+    # The gateway asks every app's health once a second; at INFO those lines
+    # would drown the requests people make. They stay visible at DEBUG.
+    probe = status == 200 and (b"user-agent", HEALTH_PROBE_AGENT) in scope["headers"]
+    log_access(
+        scope["method"], scope["path"], status, seconds, hung_up=exchange.hung_up, quiet=probe
     )
+
+
+def log_access(
+    method: str, path: str, status: int, seconds: float, *, hung_up: bool, quiet: bool = False
+) -> None:
+    """Write one request's access line, in the same words and fields from every process.
+
+    `quiet` lines (health probes that passed) are logged at DEBUG, not INFO.
+    """
+    if CONTROL_CHARACTERS.search(path):
+        path = CONTROL_CHARACTERS.sub(_escape, path)
+    # The fields are formatted into the message and kept as the record's
+    # extra fields in one step; the note holds no braces.
+    note = " (client disconnected)" if hung_up else ""
+    logger.log(
+        "DEBUG" if quiet else "INFO",
+        "{method} {path} {status} {duration_ms} ms" + note,
+        method=method,
+        path=path,
+        status=status,
+        duration_ms=round(seconds * 1000, 1),
+    )
+
+
+def _escape(match: re.Match[str]) -> str:
+    return f"\\x{ord(match.group()):02x}"
 
 
 def _add_request_id(record: Record) -> None:
@@ -304,8 +366,24 @@ def _text_line(record: Record) -> str:
     return line + " {name}: {message}\n{exception}"
 
 
+def _plain_text_line(record: Record) -> str:
+    """`_text_line` without colour, built here: loguru's own time format is the slower path."""
+    time, extra = record["time"], record["extra"]
+    request_id = extra.get("request_id")
+    line = (
+        f"{time.year:04d}-{time.month:02d}-{time.day:02d} "
+        f"{time.hour:02d}:{time.minute:02d}:{time.second:02d}.{time.microsecond // 1000:03d} "
+        f"{record['level'].name: <8} {extra['app']}"
+    )
+    if request_id:
+        line += f" [{request_id}]"
+    # The line is handed to loguru as a field, so its braces are never read as a template.
+    extra["_text"] = f"{line} {record['name']}: {record['message']}"
+    return "{extra[_text]}\n{exception}"
+
+
 # Keys of a JSON line that are not copied from a record's extra fields.
-_OWN_KEYS = ("app", "request_id", "_json")
+_OWN_KEYS = ("app", "request_id", "_json", "_text")
 
 
 def _json_line(record: Record) -> str:
