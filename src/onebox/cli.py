@@ -9,6 +9,9 @@ import sys
 from onebox import config, dockerfile, printer, probe, procfile, supervise
 from onebox.errors import OneboxError
 
+# Commands that read the projects' sources; the image holds only their venvs.
+SOURCE_COMMANDS = frozenset({"sync", "lock", "test", "generate", "new-app", "remove-app"})
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="onebox", description=__doc__)
@@ -55,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         box = config.load()
-        box.check_paths()
+        if args.command in SOURCE_COMMANDS:
+            box.check_paths()
         if args.command in ("sync", "lock", "test", "new-app", "remove-app"):
             # Imported only here: the image's runtime venv has no uv, and needs none.
             from onebox import projects, scaffold
