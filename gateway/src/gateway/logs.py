@@ -16,8 +16,6 @@ from gateway.exchange import SCOPE_KEY, Exchange
 from gateway.ticker import Ticker
 
 NAME = "gateway"
-# Nginx's code for "the client closed the connection before the response".
-CLIENT_CLOSED = 499
 
 logs.setup(NAME)
 
@@ -62,13 +60,7 @@ class AccessLog:
 
 
 def _log_access(scope: Scope, exchange: Exchange, seconds: float) -> None:
-    if exchange.hung_up:
-        status = CLIENT_CLOSED
-    elif exchange.status is None:
-        # The server answers 500 for an app that raised or never answered.
-        status = 500
-    else:
-        status = exchange.status
+    status = logs.status_to_log(exchange.hung_up, exchange.status)
     method = scope.get("method", "WEBSOCKET")
     logs.log_access(method, scope["path"], status, seconds, hung_up=exchange.hung_up)
 

@@ -306,14 +306,18 @@ def _has_body(scope: Scope) -> bool:
     return False
 
 
-def _log_access(scope: Scope, exchange: _Exchange, seconds: float) -> None:
-    if exchange.hung_up:
-        status = CLIENT_CLOSED
-    elif exchange.status is None:
+def status_to_log(hung_up: bool, status: int | None) -> int:
+    """The status an access line shows: 499 for a hang-up, 500 for no answer."""
+    if hung_up:
+        return CLIENT_CLOSED
+    if status is None:
         # The server answers 500 for an app that raised or never answered.
-        status = 500
-    else:
-        status = exchange.status
+        return 500
+    return status
+
+
+def _log_access(scope: Scope, exchange: _Exchange, seconds: float) -> None:
+    status = status_to_log(exchange.hung_up, exchange.status)
     # The gateway asks every app's health once a second; at INFO those lines
     # would drown the requests people make. They stay visible at DEBUG.
     probe = status == 200 and (b"user-agent", HEALTH_PROBE_AGENT) in scope["headers"]
