@@ -12,19 +12,16 @@ import contextlib
 import os
 import re
 import shlex
-import signal
 import socket
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 
-from tests.stack import ROOT, free_port
+from tests.stack import ROOT, Process, free_port
 
 GATEWAY_VENV = ROOT / "gateway" / ".venv"
 TOOLING_BIN = Path(sys.executable).parent
@@ -40,49 +37,6 @@ def gateway_command(port: int) -> list[str]:
     words[words.index("--host") + 1] = "127.0.0.1"
     words[0] = str(GATEWAY_VENV / "bin" / "uvicorn")
     return words
-
-
-class Process:
-    """A child process whose combined output is kept, stopped with SIGTERM then SIGKILL."""
-
-    def __init__(self, command: list[str], cwd: Path, env: dict[str, str]) -> None:
-        self.lines: list[str] = []
-        self.process = subprocess.Popen(
-            command,
-            cwd=cwd,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    @property
-    def output(self) -> str:
-        return "\n".join(self.lines)
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self._reader.join(timeout=5)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
 
 
 def start_upstream(port: int, prefix: str = "/up") -> Process:

@@ -29,24 +29,17 @@ def free_port() -> int:
         return port
 
 
-class Stack:
-    """A running box: its ports, its combined output, and its process ids."""
+class Process:
+    """A child process whose combined output is kept, stopped with SIGTERM then SIGKILL."""
 
-    def __init__(self, root: Path, processes: Sequence[str], extra_env: dict[str, str]) -> None:
-        self.root = root
-        self.port = free_port()
-        self.app_ports = {"app1": free_port(), "app2": free_port()}
-        env = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
-        env.update(
-            PORT=str(self.port),
-            APP1_PORT=str(self.app_ports["app1"]),
-            APP2_PORT=str(self.app_ports["app2"]),
-        )
-        env.update(extra_env)
+    # How long SIGTERM has before SIGKILL.
+    stop_seconds = 15
+
+    def __init__(self, command: list[str], cwd: Path, env: dict[str, str]) -> None:
         self.lines: list[str] = []
         self.process = subprocess.Popen(
-            [str(ONEBOX), "up", *processes],
-            cwd=root,
+            command,
+            cwd=cwd,
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -62,12 +55,48 @@ class Stack:
             self.lines.append(line.rstrip("\n"))
 
     @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
     def output(self) -> str:
         return "\n".join(self.lines)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=self.stop_seconds)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._reader.join(timeout=5)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+class Stack(Process):
+    """A running box: its ports, its combined output, and its process ids."""
+
+    # The box drains the gateway before it stops the apps.
+    stop_seconds = 20
+
+    def __init__(self, root: Path, processes: Sequence[str], extra_env: dict[str, str]) -> None:
+        self.root = root
+        self.port = free_port()
+        self.app_ports = {"app1": free_port(), "app2": free_port()}
+        env = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
+        env.update(
+            PORT=str(self.port),
+            APP1_PORT=str(self.app_ports["app1"]),
+            APP2_PORT=str(self.app_ports["app2"]),
+        )
+        env.update(extra_env)
+        super().__init__([str(ONEBOX), "up", *processes], root, env)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
     def pids(self) -> dict[str, int]:
         return {m[1]: int(m[2]) for line in self.lines if (m := STARTED.search(line))}
@@ -89,18 +118,6 @@ class Stack:
         returncode = self.process.wait(timeout=timeout)
         self._reader.join(timeout=5)
         return returncode
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        self._reader.join(timeout=5)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
 
 
 @contextmanager
