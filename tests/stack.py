@@ -18,6 +18,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 ONEBOX = Path(sys.executable).parent / "onebox"
+# How long the output reader waits between reads of a process's output.
+READ_PAUSE = 0.01
 # honcho's line, as text ("system | app1 started ...") or as JSON ("message": "app1 started ...").
 STARTED = re.compile(r"(?:system\s*\| |\"message\": \")(\S+) started \(pid=(\d+)\)")
 
@@ -43,16 +45,26 @@ class Process:
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            text=True,
             start_new_session=True,
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
     def _read(self) -> None:
+        """Keep every line, reading what has come every `READ_PAUSE` seconds.
+
+        Reading as each line is written would wake this thread once a line,
+        and that costs the box under test as much as the line itself.
+        """
         assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line.rstrip("\n"))
+        descriptor = self.process.stdout.fileno()
+        pending = b""
+        while data := os.read(descriptor, 1 << 16):
+            *whole, pending = (pending + data).split(b"\n")
+            self.lines.extend(line.decode("utf-8", "replace") for line in whole)
+            time.sleep(READ_PAUSE)
+        if pending:
+            self.lines.append(pending.decode("utf-8", "replace"))
 
     @property
     def output(self) -> str:

@@ -1,22 +1,22 @@
-"""One keep-alive HTTP/1.1 connection to an app: write a request, parse its answer as it comes.
+"""One keep-alive HTTP/1.1 connection to an app: write a request, hand on its answer as it comes.
 
-A plain asyncio protocol with httptools' parser (the one the gateway's own
-server uses) calling back into it. Per request it costs one write of a
-prebuilt head and one future for the response head; the body is handed on
-in whatever pieces arrive, so nothing is batched and nothing is buffered
-beyond `HIGH_WATER` bytes (reading from the app pauses above it).
+A plain asyncio protocol with httptools' parser calling back into it, and
+no futures or tasks per request: what the app sends goes to the request's
+`Sink` as it is parsed (head, body pieces, the end), and the sink writes
+it on to the client. A read of the app's socket ends with one `flush`, so
+a small answer read in one piece leaves the gateway in one write.
+
+The end of an answer, and any failure, reach the sink only after the
+parser is done with the bytes it was fed, so the sink may hand this
+connection to the next request from there.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
-from typing import cast
+from typing import Protocol, cast
 
 import httptools
-
-# Pause reading from the app while this many body bytes wait for the client.
-HIGH_WATER = 1 << 20
 
 
 class UpstreamClosed(ConnectionError):
@@ -31,8 +31,30 @@ class ReadTimeout(TimeoutError):
     """The app sent nothing for longer than its route's read timeout."""
 
 
-def request_head(method: str, target: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
-    parts = [method.encode(), b" ", target, b" HTTP/1.1\r\n"]
+class Sink(Protocol):
+    """Where a connection sends the answer to the request it carries."""
+
+    def response_head(self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+        """The final status line and headers (interim 1xx answers are dropped)."""
+
+    def response_body(self, data: bytes) -> None:
+        """A piece of the body, as the app sent it."""
+
+    def response_complete(self) -> None:
+        """The answer is all in; the connection carries nothing more for this sink."""
+
+    def response_failed(self, error: BaseException) -> None:
+        """The answer cannot be completed: the app closed, timed out or spoke garbage."""
+
+    def flush(self) -> None:
+        """The bytes of one read of the app's socket have all been handed on."""
+
+    def upstream_writable(self, writable: bool) -> None:
+        """The app reads the request body slower than it comes (False), or catches up (True)."""
+
+
+def request_head(method: bytes, target: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
+    parts = [method, b" ", target, b" HTTP/1.1\r\n"]
     for name, value in headers:
         parts += (name, b": ", value, b"\r\n")
     parts.append(b"\r\n")
@@ -40,7 +62,7 @@ def request_head(method: str, target: bytes, headers: list[tuple[bytes, bytes]])
 
 
 class UpstreamConnection(asyncio.Protocol):
-    """One request in flight at a time; `send_request` starts the next."""
+    """One request in flight at a time; `begin` starts the next."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -49,99 +71,71 @@ class UpstreamConnection(asyncio.Protocol):
         # Served a request before: the app may have closed it while it sat idle.
         self.reused = False
         self.idle_since = 0.0
-        self._can_write = True
-        self._write_waiter: asyncio.Future[None] | None = None
 
-        # The response in progress.
+        # The request in flight.
+        self._sink: Sink | None = None
         self._parser: httptools.HttpResponseParser | None = None
+        self._reason = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._bodyless = False
         self.status = 0
-        self.headers: list[tuple[bytes, bytes]] = []
         self.complete = False
         self.keep_alive = False
         self.received_any = False
-        self._bodyless = False
-        self._chunks: deque[bytes] = deque()
-        self._buffered = 0
-        self._paused = False
+        self._close_delimited = False
+        self._ended = False
         self._error: BaseException | None = None
-        self._head: asyncio.Future[None] | None = None
-        self._waiter: asyncio.Future[None] | None = None
         self._read_timeout: float | None = None
         self._last_io = 0.0
+        self._reading_paused = False
 
     # Requests.
 
-    def send_request(self, head: bytes, *, bodyless: bool, read_timeout: float | None) -> None:
-        """Write `head`; `bodyless` when the answer has no body whatever it says (HEAD)."""
-        assert self._transport is not None
-        self._parser = httptools.HttpResponseParser(self)
+    def begin(self, sink: Sink, head: bytes, *, bodyless: bool, read_timeout: float | None) -> None:
+        """Write a request's `head`; `bodyless` when its answer has none whatever it says (HEAD)."""
+        self._sink = sink
+        if self._parser is None:
+            self._parser = httptools.HttpResponseParser(self)
+        self._reason = b""
+        self._headers = []
+        self._bodyless = bodyless
         self.status = 0
-        self.headers = []
         self.complete = False
         self.keep_alive = False
         self.received_any = False
-        self._bodyless = bodyless
-        self._chunks.clear()
-        self._buffered = 0
+        self._close_delimited = False
+        self._ended = False
         self._error = None
-        self._head = self._loop.create_future()
-        self._waiter = None
         self._read_timeout = read_timeout
         self._last_io = self._loop.time()
-        self._transport.write(head)
+        if self._reading_paused:
+            self.resume_reading()
+        self.write(head)
 
-    async def write(self, data: bytes) -> None:
-        """Send request body bytes, waiting while the app reads slower than the client sends."""
-        if self.closed or self._transport is None:
-            raise UpstreamClosed("closed the connection while the request body was sent")
-        self._transport.write(data)
-        self._last_io = self._loop.time()
-        if not self._can_write:
-            self._write_waiter = self._loop.create_future()
-            try:
-                await self._write_waiter
-            finally:
-                self._write_waiter = None
+    def write(self, data: bytes) -> None:
+        """Send request bytes; the sink hears when the app falls behind reading them."""
+        if self._transport is not None and not self.closed:
+            self._transport.write(data)
+            self._last_io = self._loop.time()
 
-    async def response_head(self) -> None:
-        """Wait for the status line and headers; raises what went wrong instead."""
-        assert self._head is not None
-        await self._head
+    def detach(self) -> None:
+        """The sink wants nothing more from this connection (its client left)."""
+        self._sink = None
 
-    async def wait_body(self) -> None:
-        """Wait until body bytes are ready or the response is complete."""
-        if self._chunks or self.complete:
-            return
-        if self._error is not None:
-            raise self._error
-        self._waiter = self._loop.create_future()
-        try:
-            await self._waiter
-        finally:
-            self._waiter = None
+    def pause_reading(self) -> None:
+        if self._transport is not None and not self.closed and not self._reading_paused:
+            self._reading_paused = True
+            self._transport.pause_reading()
 
-    def take(self) -> bytes:
-        """Every body byte received so far (maybe none), in one piece."""
-        chunks = self._chunks
-        if not chunks:
-            return b""
-        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        chunks.clear()
-        self._buffered = 0
-        if self._paused and self._transport is not None:
-            self._paused = False
+    def resume_reading(self) -> None:
+        if self._transport is not None and not self.closed and self._reading_paused:
+            self._reading_paused = False
             self._transport.resume_reading()
-        return data
 
     def fail(self, error: BaseException) -> None:
-        """End the request with `error`, raised to whoever waits on it, and close."""
-        self._error = error
+        """End the request with `error`, told to its sink, and close."""
         self.close()
-        for future in (self._head, self._waiter):
-            if future is not None and not future.done():
-                future.set_exception(error)
-                # Retrieved here, so a future nobody awaits any more logs nothing.
-                future.exception()
+        self._end(error)
 
     def close(self) -> None:
         self.closed = True
@@ -150,7 +144,12 @@ class UpstreamConnection(asyncio.Protocol):
 
     def tick(self, now: float) -> None:
         timeout = self._read_timeout
-        if timeout is not None and not self.complete and now - self._last_io >= timeout:
+        if (
+            timeout is not None
+            and self._sink is not None
+            and not self.complete
+            and now - self._last_io >= timeout
+        ):
             self.fail(ReadTimeout(f"sent nothing for {timeout:g} s"))
 
     # asyncio.Protocol.
@@ -161,7 +160,7 @@ class UpstreamConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         parser = self._parser
-        if parser is None:
+        if parser is None or self._sink is None:
             # Bytes nobody asked for: this connection can never be trusted again.
             self.close()
             return
@@ -170,82 +169,92 @@ class UpstreamConnection(asyncio.Protocol):
         try:
             parser.feed_data(data)
         except httptools.HttpParserUpgrade:
-            self.fail(BadResponse("switched protocols in answer to a plain HTTP request"))
+            self._error = BadResponse("switched protocols in answer to a plain HTTP request")
         except httptools.HttpParserError as exc:
-            self.fail(BadResponse(f"answered with invalid HTTP ({exc})"))
+            self._error = BadResponse(f"answered with invalid HTTP ({exc})")
+        sink = self._sink
+        if self._error is not None:
+            self.fail(self._error)
+        elif self.complete:
+            self._end(None)
+        elif sink is not None:
+            sink.flush()
 
     def eof_received(self) -> bool:
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        if self._parser is not None and not self.complete:
-            if self.status and self._close_delimited():
+        if self._sink is not None and not self.complete:
+            if self.status and self._close_delimited:
                 # A body without length or chunks ends when the connection does.
-                self._finish()
+                self.complete = True
+                self._end(None)
             else:
-                self.fail(UpstreamClosed("closed the connection before answering in full"))
-        waiter = self._write_waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_exception(UpstreamClosed("closed the connection mid-request"))
+                self._end(UpstreamClosed("closed the connection before answering in full"))
 
     def pause_writing(self) -> None:
-        self._can_write = False
+        if self._sink is not None:
+            self._sink.upstream_writable(False)
 
     def resume_writing(self) -> None:
-        self._can_write = True
-        waiter = self._write_waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if self._sink is not None:
+            self._sink.upstream_writable(True)
 
     # httptools callbacks.
 
+    def on_status(self, reason: bytes) -> None:
+        self._reason += reason
+
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))
+        self._headers.append((name, value))
 
     def on_headers_complete(self) -> None:
-        assert self._parser is not None and self._head is not None
+        assert self._parser is not None
+        if self.complete:
+            # A second answer to one request: the connection cannot be trusted again.
+            self.keep_alive = False
+            return
         status = self._parser.get_status_code()
         if status < 200:
             # An interim answer (100 Continue, 103 Early Hints): the final one follows.
-            self.headers = []
+            self._headers = []
+            self._reason = b""
             return
         self.status = status
         self.keep_alive = self._parser.should_keep_alive()
-        if not self._head.done():
-            self._head.set_result(None)
+        headers = self._headers
+        self._close_delimited = not any(
+            name.lower() in (b"content-length", b"transfer-encoding") for name, _ in headers
+        )
+        if self._sink is not None:
+            self._sink.response_head(status, self._reason, headers)
         if self._bodyless or status in (204, 304):
-            self._finish()
+            self.complete = True
 
     def on_body(self, body: bytes) -> None:
-        if self.complete:
-            return
-        self._chunks.append(body)
-        self._buffered += len(body)
-        if self._buffered > HIGH_WATER and not self._paused and self._transport is not None:
-            self._paused = True
-            self._transport.pause_reading()
-        self._wake()
+        if not self.complete and self.status and self._sink is not None:
+            self._sink.response_body(body)
 
     def on_message_complete(self) -> None:
         if self.status:
-            self._finish()
+            self.complete = True
 
     # Internals.
 
-    def _close_delimited(self) -> bool:
-        return not any(
-            name.lower() in (b"content-length", b"transfer-encoding") for name, _ in self.headers
-        )
-
-    def _finish(self) -> None:
-        if self.complete:
+    def _end(self, error: BaseException | None) -> None:
+        sink = self._sink
+        if self._ended:
             return
-        self.complete = True
-        self._parser = None
-        self._wake()
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        self._ended = True
+        if error is not None or self._bodyless or not self.keep_alive:
+            # The parser would read the next answer wrongly (a HEAD's length
+            # promises a body that never comes); the next request gets a new one.
+            self._parser = None
+        self._sink = None
+        if sink is None:
+            return
+        if error is None:
+            sink.response_complete()
+        else:
+            sink.response_failed(error)

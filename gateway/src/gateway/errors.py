@@ -7,7 +7,7 @@ garbage) become the gateway's own errors in one place: `from_upstream`.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from http import HTTPStatus
 
 from starlette.types import Scope, Send
 
@@ -42,6 +42,19 @@ class NotFound(GatewayError):
 class MethodNotAllowed(GatewayError):
     status = 405
     error = "method_not_allowed"
+
+    def __init__(self, detail: str, allow: bytes = b"GET, HEAD") -> None:
+        super().__init__(detail)
+        self.allow = allow
+
+    @property
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        return [(b"allow", self.allow)]
+
+
+class RequestTimeout(GatewayError):
+    status = 408
+    error = "request_timeout"
 
 
 class PayloadTooLarge(GatewayError):
@@ -98,6 +111,14 @@ def from_upstream(exc: BaseException, app: str, where: str) -> GatewayError:
     )
 
 
+_REASONS = {status.value: status.phrase.encode() for status in HTTPStatus}
+
+
+def reason(status: int) -> bytes:
+    """The standard reason phrase for `status`, for a status line that needs one."""
+    return _REASONS.get(status, b"Unknown")
+
+
 def body(error: GatewayError, request_id: str) -> bytes:
     return json.dumps(
         {
@@ -107,25 +128,6 @@ def body(error: GatewayError, request_id: str) -> bytes:
             "request_id": request_id,
         }
     ).encode()
-
-
-async def send_error(
-    send: Send,
-    error: GatewayError,
-    request_id: str,
-    extra_headers: Iterable[tuple[bytes, bytes]] = (),
-) -> None:
-    """Answer `error` as the whole response."""
-    content = body(error, request_id)
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(content)).encode()),
-        (b"x-request-id", request_id.encode()),
-        *error.headers,
-        *extra_headers,
-    ]
-    await send({"type": "http.response.start", "status": error.status, "headers": headers})
-    await send({"type": "http.response.body", "body": content})
 
 
 async def send_websocket_error(

@@ -1,19 +1,26 @@
-"""Forward one HTTP request to its app and stream the answer back, both ways.
+"""Forward one HTTP request to its app and pass the answer back, both ways, as it comes.
 
-The request body goes to the app as the client sends it, through a task of
-its own (an app may answer before reading it all); the response goes back
-in whatever pieces the app sends, so a stream is never held back. Path and
-query reach the app byte for byte, status and headers come back as the app
-wrote them, bar the hop-by-hop ones, and only the gateway says who asked.
+A `Forward` sits between the client's connection (server.py) and a
+keep-alive connection to the app (connection.py). It is driven by their
+callbacks, with no task of its own unless a new connection to the app must
+be opened: request body bytes go to the app as the client sends them, and
+the answer goes back in whatever pieces the app sends, so a stream is
+never held back. Each side's flow control reaches the other: a client that
+reads slowly pauses reading from the app, and an app that reads slowly
+pauses reading from the client.
+
+Path and query reach the app byte for byte, status, reason and headers
+come back as the app wrote them, bar the hop-by-hop ones, and only the
+gateway says who asked.
 """
 
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from loguru import logger
-from starlette.types import Receive, Scope, Send
 
 from gateway import errors, headers, redirects
 from gateway.connection import UpstreamClosed, UpstreamConnection, request_head
@@ -23,243 +30,415 @@ from gateway.settings import Route, Settings
 from gateway.ticker import Ticker
 from gateway.upstreams import Upstreams
 
+if TYPE_CHECKING:
+    from gateway.server import Request
+
 # Methods the gateway may send twice when a kept-alive connection turns out closed.
-IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
+IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"PUT", b"DELETE", b"TRACE"})
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+LAST_CHUNK = b"0\r\n\r\n"
+
+
+class Client:
+    """What a forward needs from the client's connection (server.py implements it)."""
+
+    loop: asyncio.AbstractEventLoop
+    # False while the client's socket buffer is full: reading from the app pauses.
+    writable = True
+
+    def write(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def body_paused(self, paused: bool) -> None:
+        """Stop reading the request body while the app falls behind (True), or go on."""
+        raise NotImplementedError
+
+    def answered(self, request: Request, *, keep_alive: bool) -> None:
+        """The response is complete; `keep_alive` False closes the client's connection."""
+        raise NotImplementedError
+
+    def respond_error(self, request: Request, error: errors.GatewayError) -> None:
+        """Answer `error` as the request's whole response."""
+        raise NotImplementedError
+
+    def abort(self, request: Request) -> None:
+        """Cut a response short: the client sees the connection end mid-answer."""
+        raise NotImplementedError
 
 
 class Forwarder:
     """Holds the keep-alive pools to the apps; one per gateway process."""
 
     def __init__(self, settings: Settings, upstreams: Upstreams, ticker: Ticker) -> None:
-        self._connect_timeout = settings.connect_timeout
-        self._upstreams = upstreams
-        self._ticker = ticker
+        self.connect_timeout = settings.connect_timeout
+        self.upstreams = upstreams
+        self.ticker = ticker
         self._pools: dict[Address, Pool] = {}
-        self._hosts = {route.name: urlsplit(route.upstream).netloc for route in settings.routes}
+        self.hosts = {route.name: urlsplit(route.upstream).netloc for route in settings.routes}
         self._internal: dict[tuple[str, Address], frozenset[bytes]] = {}
 
     def close(self) -> None:
         for pool in self._pools.values():
             pool.close()
 
-    async def forward(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        match: Match,
-        request_id: str,
-        body_length: int,
-    ) -> None:
-        route = match.route
-        method: str = scope["method"]
+    def pool(self, address: Address) -> Pool:
+        pool = self._pools.get(address)
+        if pool is None:
+            pool = self._pools[address] = Pool(address, self.connect_timeout)
+        return pool
 
-        # Request.
+    async def connect(self, route: Route, address: Address) -> tuple[Pool, UpstreamConnection]:
+        """A new connection to `address`; if refused or unanswered, once more at another.
+
+        Nothing has reached the app yet, so another replica may safely take
+        the request; the one that failed stays out until its probe passes.
+        """
+        pool = self.pool(address)
+        try:
+            return pool, await pool.connect()
+        except (ConnectionRefusedError, ConnectTimeout) as exc:
+            self.upstreams.refused(route, address)
+            try:
+                other = self.upstreams.address(route)
+            except errors.NotReady:
+                other = address
+            if other == address:
+                raise errors.from_upstream(exc, route.name, show(address)) from None
+        except OSError as exc:
+            raise errors.from_upstream(exc, route.name, show(address)) from None
+
+        pool = self.pool(other)
+        try:
+            return pool, await pool.connect()
+        except OSError as exc:
+            if isinstance(exc, ConnectionRefusedError | ConnectTimeout):
+                self.upstreams.refused(route, other)
+            raise errors.from_upstream(exc, route.name, show(other)) from None
+
+    def internal_authorities(self, route: Route, address: Address) -> frozenset[bytes]:
+        key = (route.name, address)
+        found = self._internal.get(key)
+        if found is None:
+            found = redirects.internal_authorities(*address, self.hosts[route.name])
+            self._internal[key] = found
+        return found
+
+
+class Forward:
+    """One request on its way to an app and its answer on the way back."""
+
+    __slots__ = (
+        "_body_sent",
+        "_chunked_in",
+        "_connecting",
+        "_forwarder",
+        "_head",
+        "_loop",
+        "_out",
+        "_pending",
+        "_public_origin",
+        "_sent",
+        "address",
+        "chunked_out",
+        "client",
+        "close_after",
+        "connection",
+        "done",
+        "head_sent",
+        "match",
+        "pool",
+        "request",
+        "route",
+    )
+
+    def __init__(
+        self,
+        forwarder: Forwarder,
+        client: Client,
+        request: Request,
+        match: Match,
+        body_length: int,
+        *,
+        client_host: str,
+        public_origin: bytes,
+    ) -> None:
+        self._forwarder = forwarder
+        self.client = client
+        self.request = request
+        self.match = match
+        self.route = route = match.route
+        self._loop = client.loop
+
         limit = route.max_body_size
         if limit and body_length > limit:
             raise errors.PayloadTooLarge(
                 f"the request body is {body_length} bytes; {route.name} accepts at most {limit}",
                 route.name,
             )
-        query = scope["query_string"]
+        query = request.query
         target = match.raw_path + b"?" + query if query else match.raw_path
-        client = scope.get("client")
         sent_headers = headers.upstream_request(
-            scope["headers"],
-            client=client[0] if client else "",
-            scheme=scope["scheme"],
+            request.headers,
+            client=client_host,
+            scheme="http",
             prefix=route.prefix,
-            request_id=request_id,
-            upstream_host=self._hosts[route.name],
+            request_id=request.request_id,
+            upstream_host=forwarder.hosts[route.name],
         )
-        chunked = body_length == headers.CHUNKED
-        if chunked:
+        self._chunked_in = body_length == headers.CHUNKED
+        if self._chunked_in:
             sent_headers.append((b"transfer-encoding", b"chunked"))
-        head = request_head(method, target, sent_headers)
-        bodyless = method == "HEAD"
+        self._head = request_head(request.method, target, sent_headers)
+        self._pending: list[bytes] = []
+        self._sent = 0
+        self._body_sent = body_length == headers.NO_BODY
+        self._out: list[bytes] = []
+        self._connecting: asyncio.Task[None] | None = None
+        self.address = forwarder.upstreams.address(route)
+        self.pool: Pool | None = None
+        self.connection: UpstreamConnection | None = None
+        self.head_sent = False
+        self.chunked_out = False
+        self.close_after = False
+        self.done = False
+        self._public_origin = public_origin
 
-        pool, connection = await self._connect(route)
-        address = pool.address
-        pump: asyncio.Task[bool] | None = None
-        started = False
-        reusable = False
-        self._ticker.add(connection)
-        try:
-            connection.send_request(head, bodyless=bodyless, read_timeout=route.read_timeout)
-            if body_length != headers.NO_BODY:
-                pump = asyncio.ensure_future(
-                    _send_body(connection, receive, chunked=chunked, limit=limit, app=route.name)
+    # Started by the client's connection.
+
+    def start(self) -> None:
+        pool = self.pool = self._forwarder.pool(self.address)
+        connection = pool.take_idle(self._loop.time())
+        if connection is not None:
+            self._attach(connection)
+        else:
+            self._open(fresh=False)
+
+    def request_body(self, data: bytes) -> None:
+        """Body bytes from the client, passed on as they come."""
+        if self.done:
+            return
+        limit = self.route.max_body_size
+        self._sent += len(data)
+        if limit and self._sent > limit:
+            app = self.route.name
+            self._fail(
+                errors.PayloadTooLarge(
+                    f"the request body is over the {limit} bytes {app} accepts", app
                 )
-            try:
-                await connection.response_head()
-            except UpstreamClosed:
-                if connection.received_any or not connection.reused or pump is not None:
-                    raise
-                if method not in IDEMPOTENT:
-                    raise
-                # The app closed this kept-alive connection while it sat idle:
-                # nothing reached it, so once more on a new connection.
-                self._ticker.discard(connection)
-                pool.release(connection, reusable=False)
-                connection = await pool.acquire(fresh=True)
-                self._ticker.add(connection)
-                connection.send_request(head, bodyless=bodyless, read_timeout=route.read_timeout)
-                await connection.response_head()
-
-            # Response.
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": connection.status,
-                    "headers": self._response_headers(
-                        scope, route, address, connection, request_id
-                    ),
-                }
             )
-            started = True
-            if connection.complete:
-                await send({"type": "http.response.body", "body": connection.take()})
+            return
+        chunk = b"%x\r\n%b\r\n" % (len(data), data) if self._chunked_in else data
+        if self.connection is None:
+            self._pending.append(chunk)
+        else:
+            self.connection.write(chunk)
+
+    def request_complete(self) -> None:
+        """The client has sent the whole body."""
+        if self.done or self._body_sent:
+            return
+        self._body_sent = True
+        if self._chunked_in:
+            if self.connection is None:
+                self._pending.append(LAST_CHUNK)
             else:
-                await _stream_body(connection, send)
-            reusable = connection.keep_alive and (pump is None or _body_sent(pump))
-        except errors.GatewayError:
-            if started:
-                return
-            raise
-        except OSError as exc:
-            # TimeoutError and ConnectionError, the connection's own included.
-            if started:
-                # The status line is out: all that is left is to cut the stream short.
-                logger.warning("{} stopped mid-response: {}", route.name, exc)
-                return
-            raise errors.from_upstream(exc, route.name, _show(address)) from None
-        finally:
-            self._ticker.discard(connection)
-            if pump is not None and not pump.done():
-                pump.cancel()
-            pool.release(connection, reusable=reusable)
+                self.connection.write(LAST_CHUNK)
 
-    async def _connect(self, route: Route) -> tuple[Pool, UpstreamConnection]:
-        """A connection to a ready address; if refused or unanswered, once more at another.
+    def client_writable(self, writable: bool) -> None:
+        connection = self.connection
+        if connection is not None:
+            if writable:
+                connection.resume_reading()
+            else:
+                connection.pause_reading()
 
-        Nothing has reached the app yet, so another replica may safely take
-        the request; the one that failed stays out until its probe passes.
-        """
-        address = self._upstreams.address(route)
-        pool = self._pool(address)
-        try:
-            return pool, await pool.acquire()
-        except (ConnectionRefusedError, ConnectTimeout) as exc:
-            self._upstreams.refused(route, address)
-            try:
-                other = self._upstreams.address(route)
-            except errors.NotReady:
-                other = address
-            if other == address:
-                raise errors.from_upstream(exc, route.name, _show(address)) from None
-        except OSError as exc:
-            raise errors.from_upstream(exc, route.name, _show(address)) from None
+    def client_left(self) -> None:
+        """The client hung up before the answer was complete: the app sees it leave too."""
+        if self.done:
+            return
+        self.done = True
+        self.request.hung_up = True
+        if self._connecting is not None:
+            self._connecting.cancel()
+        self._release(reusable=False)
 
-        pool = self._pool(other)
-        try:
-            return pool, await pool.acquire()
-        except OSError as exc:
-            if isinstance(exc, ConnectionRefusedError | ConnectTimeout):
-                self._upstreams.refused(route, other)
-            raise errors.from_upstream(exc, route.name, _show(other)) from None
+    # The app's side (connection.Sink).
 
-    def _pool(self, address: Address) -> Pool:
-        pool = self._pools.get(address)
-        if pool is None:
-            pool = self._pools[address] = Pool(address, self._connect_timeout)
-        return pool
+    def response_head(self, status: int, reason: bytes, app_headers: headers.Headers) -> None:
+        request = self.request
+        sent = headers.client_response(
+            app_headers,
+            status=status,
+            request_id=request.request_id.encode(),
+            location=self._location,
+        )
+        bodyless = request.method == b"HEAD" or status in (204, 304)
+        if not bodyless and not any(name == b"content-length" for name, _ in sent):
+            # Chunked or close-delimited at the app: chunked to an HTTP/1.1 client,
+            # and to an HTTP/1.0 one the end of the connection marks the end.
+            if request.http_11:
+                self.chunked_out = True
+                sent.append((b"transfer-encoding", b"chunked"))
+            else:
+                self.close_after = True
+        if not self._body_sent:
+            # The app answered before the whole body came: the rest cannot be told apart.
+            self.close_after = True
+        if self.close_after or not request.keep_alive:
+            sent.append((b"connection", b"close"))
+        elif not request.http_11:
+            sent.append((b"connection", b"keep-alive"))
 
-    def _response_headers(
-        self,
-        scope: Scope,
-        route: Route,
-        address: Address,
-        connection: UpstreamConnection,
-        request_id: str,
-    ) -> headers.Headers:
-        def location(value: bytes) -> bytes:
-            return redirects.public_location(
-                value,
-                prefix=route.prefix.encode(),
-                internal=self._internal_authorities(route, address),
-                public_origin=_public_origin(scope),
-            )
+        parts = [b"HTTP/1.1 %d %b\r\n" % (status, reason or errors.reason(status))]
+        for name, value in sent:
+            parts += (name, b": ", value, b"\r\n")
+        parts.append(b"\r\n")
+        self._out.append(b"".join(parts))
+        request.status = status
+        self.head_sent = True
 
-        return headers.client_response(
-            connection.headers,
-            status=connection.status,
-            request_id=request_id.encode(),
-            location=location,
+    def _location(self, value: bytes) -> bytes:
+        route = self.route
+        return redirects.public_location(
+            value,
+            prefix=route.prefix.encode(),
+            internal=self._forwarder.internal_authorities(route, self.address),
+            public_origin=self._public_origin,
         )
 
-    def _internal_authorities(self, route: Route, address: Address) -> frozenset[bytes]:
-        key = (route.name, address)
-        found = self._internal.get(key)
-        if found is None:
-            found = redirects.internal_authorities(*address, self._hosts[route.name])
-            self._internal[key] = found
-        return found
+    def response_body(self, data: bytes) -> None:
+        if self.chunked_out:
+            self._out.append(b"%x\r\n%b\r\n" % (len(data), data))
+        else:
+            self._out.append(data)
 
+    def flush(self) -> None:
+        out = self._out
+        if out:
+            self.client.write(out[0] if len(out) == 1 else b"".join(out))
+            out.clear()
 
-async def _send_body(
-    connection: UpstreamConnection, receive: Receive, *, chunked: bool, limit: int, app: str
-) -> bool:
-    """Pass the request body on as it arrives; whether all of it reached the app."""
-    sent = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return False
-        body: bytes = message.get("body", b"")
-        try:
-            if body:
-                sent += len(body)
-                if limit and sent > limit:
-                    connection.fail(
-                        errors.PayloadTooLarge(
-                            f"the request body is over the {limit} bytes {app} accepts", app
-                        )
-                    )
-                    return False
-                await connection.write(b"%x\r\n%b\r\n" % (len(body), body) if chunked else body)
-            if not message.get("more_body", False):
-                if chunked:
-                    await connection.write(b"0\r\n\r\n")
-                return True
-        except OSError:
-            # The app closed the connection; the response side reports why.
-            return False
-
-
-async def _stream_body(connection: UpstreamConnection, send: Send) -> None:
-    while True:
-        await connection.wait_body()
-        data = connection.take()
-        if connection.complete:
-            await send({"type": "http.response.body", "body": data})
+    def response_complete(self) -> None:
+        if self.chunked_out:
+            self._out.append(LAST_CHUNK)
+        self.flush()
+        if self.done:
             return
-        if data:
-            await send({"type": "http.response.body", "body": data, "more_body": True})
+        self.done = True
+        connection = self.connection
+        reusable = connection is not None and connection.keep_alive and self._body_sent
+        self._release(reusable=reusable)
+        self.client.answered(self.request, keep_alive=not self.close_after)
+
+    def response_failed(self, error: BaseException) -> None:
+        if self.done:
+            return
+        connection = self.connection
+        if (
+            isinstance(error, UpstreamClosed)
+            and connection is not None
+            and not connection.received_any
+            and connection.reused
+            and not self.head_sent
+            and self.request.method in IDEMPOTENT
+            and self._sent == 0
+            and self._body_sent
+        ):
+            # The app closed this kept-alive connection while it sat idle:
+            # nothing reached it, so once more on a new connection.
+            self._release(reusable=False)
+            self._open(fresh=True)
+            return
+        self._fail(errors.from_upstream(error, self.route.name, show(self.address)))
+
+    def upstream_writable(self, writable: bool) -> None:
+        self.client.body_paused(not writable)
+
+    # Internals.
+
+    def _open(self, *, fresh: bool) -> None:
+        self._connecting = asyncio.ensure_future(self._connect(fresh=fresh))
+
+    async def _connect(self, *, fresh: bool) -> None:
+        try:
+            if fresh:
+                assert self.pool is not None
+                pool, connection = self.pool, await self.pool.connect()
+            else:
+                pool, connection = await self._forwarder.connect(self.route, self.address)
+        except asyncio.CancelledError:
+            return
+        except OSError as exc:
+            self._fail(errors.from_upstream(exc, self.route.name, show(self.address)))
+            return
+        except errors.GatewayError as exc:
+            self._fail(exc)
+            return
+        except Exception:
+            logger.bind(request_id=self.request.request_id).exception(
+                "connecting to {} failed", self.route.name
+            )
+            self._fail(errors.GatewayError("the gateway failed to forward this request"))
+            return
+        finally:
+            self._connecting = None
+        if self.done:
+            pool.release(connection, reusable=True, now=self._loop.time())
+            return
+        self.pool = pool
+        self.address = pool.address
+        self._attach(connection)
+
+    def _attach(self, connection: UpstreamConnection) -> None:
+        self.connection = connection
+        if self.route.read_timeout is not None:
+            self._forwarder.ticker.add(connection)
+        connection.begin(
+            self,
+            self._head,
+            bodyless=self.request.method == b"HEAD",
+            read_timeout=self.route.read_timeout,
+        )
+        if not self.client.writable:
+            connection.pause_reading()
+        if self.request.expect_continue and not self._body_sent:
+            self.client.write(CONTINUE)
+        if self._pending:
+            connection.write(b"".join(self._pending))
+            self._pending.clear()
+
+    def _release(self, *, reusable: bool) -> None:
+        connection = self.connection
+        if connection is None:
+            return
+        self.connection = None
+        self._forwarder.ticker.discard(connection)
+        connection.detach()
+        assert self.pool is not None
+        self.pool.release(connection, reusable=reusable, now=self._loop.time())
+
+    def _fail(self, error: errors.GatewayError) -> None:
+        """The request ends with `error`: a JSON answer if none began, else a cut stream."""
+        if self.done:
+            return
+        self.done = True
+        self._release(reusable=False)
+        if self.head_sent:
+            # The status line is out: all that is left is to cut the stream short.
+            logger.bind(request_id=self.request.request_id).warning(
+                "{} stopped mid-response: {}", self.route.name, error.detail
+            )
+            self.flush()
+            self.client.abort(self.request)
+            return
+        if error.status >= 500:
+            logger.bind(request_id=self.request.request_id).warning(
+                "{} ({})", error.detail, error.status
+            )
+        self._out.clear()
+        self.client.respond_error(self.request, error)
 
 
-def _body_sent(pump: asyncio.Task[bool]) -> bool:
-    return pump.done() and not pump.cancelled() and pump.exception() is None and pump.result()
-
-
-def _public_origin(scope: Scope) -> bytes:
-    host = headers.host(scope["headers"])
-    if not host:
-        server = scope.get("server") or ("localhost", None)
-        host = server[0].encode() if server[1] is None else f"{server[0]}:{server[1]}".encode()
-    scheme: str = scope["scheme"]
-    return scheme.encode() + b"://" + host
-
-
-def _show(address: Address) -> str:
+def show(address: Address) -> str:
     host, port = address
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -1,26 +1,32 @@
-"""The gateway's ASGI application: its own endpoints, or a forward to an app."""
+"""The gateway: its routes, its pools and its own endpoints, and its ASGI application.
+
+Plain HTTP requests are served by the gateway's server protocol
+(server.py), which asks `Gateway` where each goes. The ASGI application
+runs what uvicorn runs itself: the lifespan (the readiness checks start
+and stop with the process) and WebSocket sessions, relayed to the apps.
+"""
 
 from __future__ import annotations
 
-from loguru import logger
-from starlette.types import Message, Receive, Scope, Send
+import gc
 
-from gateway import errors, headers, settings
+from loguru import logger
+from starlette.types import Receive, Scope, Send
+
+from gateway import errors, health, settings
 from gateway.exchange import SCOPE_KEY, Exchange
 from gateway.forwarding import Forwarder
-from gateway.health import create_api
 from gateway.logs import with_access_log
 from gateway.routing import InvalidPath, Router
 from gateway.ticker import Ticker
 from gateway.upstreams import Upstreams
 from gateway.websocket_relay import WebSocketRelay
 
-OWN_PATHS = frozenset({"/healthz", "/readyz"})
+OWN_PATHS = frozenset({b"/healthz", b"/readyz"})
+READ_METHODS = frozenset({b"GET", b"HEAD"})
 
 
 class Gateway:
-    """Plain ASGI in front, so a forwarded request costs no framework routing."""
-
     def __init__(self, config: settings.Settings) -> None:
         self.settings = config
         self.router = Router(config.routes)
@@ -28,61 +34,23 @@ class Gateway:
         self.upstreams = Upstreams(config)
         self.forwarder = Forwarder(config, self.upstreams, self.ticker)
         self.relay = WebSocketRelay(config, self.upstreams)
-        self.api = create_api(config, self.upstreams)
+
+    def own_endpoint(self, method: bytes, path: bytes) -> health.Answer | None:
+        """The answer of one of the gateway's own endpoints, or None for an app's path."""
+        if path not in OWN_PATHS:
+            return None
+        if method not in READ_METHODS:
+            raise errors.MethodNotAllowed(f"{path.decode()} answers GET and HEAD only")
+        if path == b"/healthz":
+            return health.healthz()
+        return health.readyz(self.settings, self.upstreams)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if kind == "http":
-            await self._http(scope, receive, send)
-        elif kind == "websocket":
+        if kind == "websocket":
             await self._websocket(scope, receive, send)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
-
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        exchange: Exchange = scope[SCOPE_KEY]
-        if scope["path"] in OWN_PATHS:
-            await self._own(scope, receive, send, exchange.request_id)
-            return
-
-        try:
-            body_length = headers.body_length(scope["headers"])
-            match = self.router.match(scope.get("raw_path") or scope["path"].encode())
-            if match is None:
-                known = ", ".join(self.settings.prefixes())
-                raise errors.NotFound(f"no app serves {scope['path']}; known prefixes: {known}")
-            await self.forwarder.forward(
-                scope, receive, send, match, exchange.request_id, body_length
-            )
-        except (InvalidPath, headers.BadFraming) as exc:
-            await errors.send_error(send, errors.BadRequest(str(exc)), exchange.request_id)
-        except headers.HeadersTooLarge as exc:
-            await errors.send_error(send, errors.HeadersTooLarge(str(exc)), exchange.request_id)
-        except errors.GatewayError as exc:
-            _log(exc)
-            await errors.send_error(send, exc, exchange.request_id)
-        except Exception:
-            # A bug of the gateway's own: logged with its traceback, never shown to the client.
-            logger.exception("forwarding {} failed", scope["path"])
-            if exchange.status is None:
-                error = errors.GatewayError("the gateway failed to forward this request")
-                await errors.send_error(send, error, exchange.request_id)
-
-    async def _own(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> None:
-        """The gateway's own endpoints, answering in its error shape and with the id."""
-        if scope["method"] not in ("GET", "HEAD"):
-            error = errors.MethodNotAllowed(f"{scope['path']} answers GET and HEAD only")
-            await errors.send_error(send, error, request_id, [(b"allow", b"GET, HEAD")])
-            return
-
-        tag = (b"x-request-id", request_id.encode())
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", []), tag]}
-            await send(message)
-
-        await self.api(scope, receive, send_with_id)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         exchange: Exchange = scope[SCOPE_KEY]
@@ -95,7 +63,8 @@ class Gateway:
             error = errors.BadRequest(str(exc))
             await errors.send_websocket_error(scope, send, error, exchange.request_id)
         except errors.GatewayError as exc:
-            _log(exc)
+            if exc.status >= 500:
+                logger.warning("{} ({})", exc.detail, exc.status)
             await errors.send_websocket_error(scope, send, exc, exchange.request_id)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
@@ -103,17 +72,15 @@ class Gateway:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 await self.upstreams.start()
+                # What exists now lives as long as the process: the collector
+                # need not look at it again on every pass.
+                gc.freeze()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 self.forwarder.close()
                 await self.upstreams.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
-
-
-def _log(error: errors.GatewayError) -> None:
-    if error.status >= 500:
-        logger.warning("{} ({})", error.detail, error.status)
 
 
 def _load() -> settings.Settings:
@@ -125,4 +92,4 @@ def _load() -> settings.Settings:
 
 
 gateway = Gateway(_load())
-app = with_access_log(gateway, gateway.ticker)
+app = with_access_log(gateway)

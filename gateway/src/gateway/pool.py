@@ -30,17 +30,18 @@ class Pool:
         self._connect_timeout = connect_timeout
         self._idle: deque[UpstreamConnection] = deque()
 
-    async def acquire(self, *, fresh: bool = False) -> UpstreamConnection:
-        """A connection with no request in flight: an idle one unless `fresh`, else a new one."""
+    def take_idle(self, now: float) -> UpstreamConnection | None:
+        """The most recently used connection still fit to carry a request, if any."""
         idle = self._idle
-        if idle and not fresh:
-            now = asyncio.get_running_loop().time()
-            while idle:
-                connection = idle.pop()
-                if not connection.closed and now - connection.idle_since < IDLE_SECONDS:
-                    return connection
-                connection.close()
+        while idle:
+            connection = idle.pop()
+            if not connection.closed and now - connection.idle_since < IDLE_SECONDS:
+                return connection
+            connection.close()
+        return None
 
+    async def connect(self) -> UpstreamConnection:
+        """A new connection, or ConnectTimeout / the OSError that refused it."""
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(self._connect_timeout):
@@ -53,13 +54,13 @@ class Pool:
             ) from None
         return connection
 
-    def release(self, connection: UpstreamConnection, *, reusable: bool) -> None:
+    def release(self, connection: UpstreamConnection, *, reusable: bool, now: float) -> None:
         """Take `connection` back: kept for the next request when `reusable`, else closed."""
         if not reusable or connection.closed or len(self._idle) >= MAX_IDLE:
             connection.close()
             return
         connection.reused = True
-        connection.idle_since = asyncio.get_running_loop().time()
+        connection.idle_since = now
         self._idle.append(connection)
 
     def close(self) -> None:

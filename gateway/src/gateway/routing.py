@@ -62,11 +62,29 @@ def _hides_dot_segment(segment: bytes) -> bool:
     return any(part in (b".", b"..") for part in decoded.split(b"/"))
 
 
+# Paths routed recently, and where they went: most requests repeat a few paths.
+CACHE_SIZE = 1024
+
+
 class Router:
     def __init__(self, routes: tuple[Route, ...]) -> None:
         self._by_segment = {route.prefix[1:].encode(): route for route in routes}
+        self._cache: dict[bytes, Match | None] = {}
 
     def match(self, raw_path: bytes) -> Match | None:
+        """The app `raw_path` goes to and the path it gets, or None; InvalidPath if unsafe."""
+        cache = self._cache
+        try:
+            return cache[raw_path]
+        except KeyError:
+            pass
+        found = self._match(raw_path)
+        if len(cache) >= CACHE_SIZE:
+            cache.clear()
+        cache[raw_path] = found
+        return found
+
+    def _match(self, raw_path: bytes) -> Match | None:
         segments = normalise(raw_path)
         if not segments or segments[0] not in self._by_segment:
             return None
