@@ -9,8 +9,9 @@ from gateway.headers import (
     BadFraming,
     body_length,
     end_to_end,
+    forwarded_lines,
     request_id,
-    upstream_request,
+    upstream_head,
 )
 
 
@@ -33,23 +34,40 @@ def test_forged_forwarding_headers_are_replaced() -> None:
         (b"x-forwarded-for", b"6.6.6.6"),
         (b"x-forwarded-host", b"evil.example"),
         (b"forwarded", b"for=6.6.6.6"),
+        (b"connection", b"x-secret"),
+        (b"x-secret", b"1"),
     ]
 
-    sent = upstream_request(
+    head = upstream_head(
+        b"GET",
+        b"/items?q=1",
         headers,
-        client="10.0.0.7",
-        scheme="http",
-        prefix="/app1",
-        request_id="abc",
-        upstream_host="127.0.0.1:8001",
+        forwarded=forwarded_lines(
+            client="10.0.0.7", scheme="http", prefix="/app1", request_id="abc"
+        ),
+        upstream_host=b"127.0.0.1:8001",
+        chunked=False,
     )
 
+    line, *fields = head.removesuffix(b"\r\n\r\n").split(b"\r\n")
+    assert line == b"GET /items?q=1 HTTP/1.1"
+    sent = [tuple(field.split(b": ", 1)) for field in fields]
+    assert (b"host", b"public.example") in sent
     assert (b"x-forwarded-for", b"10.0.0.7") in sent
     assert (b"x-forwarded-host", b"public.example") in sent
     assert (b"x-forwarded-prefix", b"/app1") in sent
     assert (b"x-request-id", b"abc") in sent
-    assert b"6.6.6.6" not in b"".join(value for _, value in sent)
+    assert b"6.6.6.6" not in head
+    assert b"x-secret" not in head
     assert not any(name == b"forwarded" for name, _ in sent)
+
+
+def test_a_request_without_host_gets_the_apps() -> None:
+    head = upstream_head(
+        b"GET", b"/", [], forwarded=b"", upstream_host=b"127.0.0.1:8001", chunked=True
+    )
+
+    assert head == (b"GET / HTTP/1.1\r\nhost: 127.0.0.1:8001\r\ntransfer-encoding: chunked\r\n\r\n")
 
 
 def test_request_id_is_kept_when_well_formed() -> None:

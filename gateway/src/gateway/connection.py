@@ -53,14 +53,6 @@ class Sink(Protocol):
         """The app reads the request body slower than it comes (False), or catches up (True)."""
 
 
-def request_head(method: bytes, target: bytes, headers: list[tuple[bytes, bytes]]) -> bytes:
-    parts = [method, b" ", target, b" HTTP/1.1\r\n"]
-    for name, value in headers:
-        parts += (name, b": ", value, b"\r\n")
-    parts.append(b"\r\n")
-    return b"".join(parts)
-
-
 class UpstreamConnection(asyncio.Protocol):
     """One request in flight at a time; `begin` starts the next."""
 
@@ -82,7 +74,6 @@ class UpstreamConnection(asyncio.Protocol):
         self.complete = False
         self.keep_alive = False
         self.received_any = False
-        self._close_delimited = False
         self._ended = False
         self._error: BaseException | None = None
         self._read_timeout: float | None = None
@@ -103,7 +94,6 @@ class UpstreamConnection(asyncio.Protocol):
         self.complete = False
         self.keep_alive = False
         self.received_any = False
-        self._close_delimited = False
         self._ended = False
         self._error = None
         self._read_timeout = read_timeout
@@ -186,7 +176,7 @@ class UpstreamConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         if self._sink is not None and not self.complete:
-            if self.status and self._close_delimited:
+            if self.status and _close_delimited(self._headers):
                 # A body without length or chunks ends when the connection does.
                 self.complete = True
                 self._end(None)
@@ -223,12 +213,8 @@ class UpstreamConnection(asyncio.Protocol):
             return
         self.status = status
         self.keep_alive = self._parser.should_keep_alive()
-        headers = self._headers
-        self._close_delimited = not any(
-            name.lower() in (b"content-length", b"transfer-encoding") for name, _ in headers
-        )
         if self._sink is not None:
-            self._sink.response_head(status, self._reason, headers)
+            self._sink.response_head(status, self._reason, self._headers)
         if self._bodyless or status in (204, 304):
             self.complete = True
 
@@ -258,3 +244,8 @@ class UpstreamConnection(asyncio.Protocol):
             sink.response_complete()
         else:
             sink.response_failed(error)
+
+
+def _close_delimited(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether an answer's body ends only when its connection does (no length, no chunks)."""
+    return not any(name.lower() in (b"content-length", b"transfer-encoding") for name, _ in headers)

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from loguru import logger
 
 from gateway import errors, headers, redirects
-from gateway.connection import UpstreamClosed, UpstreamConnection, request_head
+from gateway.connection import UpstreamClosed, UpstreamConnection
 from gateway.pool import Address, ConnectTimeout, Pool
 from gateway.routing import Match
 from gateway.settings import Route, Settings
@@ -75,6 +75,7 @@ class Forwarder:
         self.ticker = ticker
         self._pools: dict[Address, Pool] = {}
         self.hosts = {route.name: urlsplit(route.upstream).netloc for route in settings.routes}
+        self.host_headers = {name: host.encode() for name, host in self.hosts.items()}
         self._internal: dict[tuple[str, Address], frozenset[bytes]] = {}
 
     def close(self) -> None:
@@ -145,7 +146,6 @@ class Forward:
         "connection",
         "done",
         "head_sent",
-        "match",
         "pool",
         "request",
         "route",
@@ -165,7 +165,6 @@ class Forward:
         self._forwarder = forwarder
         self.client = client
         self.request = request
-        self.match = match
         self.route = route = match.route
         self._loop = client.loop
 
@@ -177,18 +176,18 @@ class Forward:
             )
         query = request.query
         target = match.raw_path + b"?" + query if query else match.raw_path
-        sent_headers = headers.upstream_request(
-            request.headers,
-            client=client_host,
-            scheme="http",
-            prefix=route.prefix,
-            request_id=request.request_id,
-            upstream_host=forwarder.hosts[route.name],
+        forwarded = headers.forwarded_lines(
+            client=client_host, scheme="http", prefix=route.prefix, request_id=request.request_id
         )
         self._chunked_in = body_length == headers.CHUNKED
-        if self._chunked_in:
-            sent_headers.append((b"transfer-encoding", b"chunked"))
-        self._head = request_head(request.method, target, sent_headers)
+        self._head = headers.upstream_head(
+            request.method,
+            target,
+            request.headers,
+            forwarded=forwarded,
+            upstream_host=forwarder.host_headers[route.name],
+            chunked=self._chunked_in,
+        )
         self._pending: list[bytes] = []
         self._sent = 0
         self._body_sent = body_length == headers.NO_BODY
@@ -266,33 +265,27 @@ class Forward:
 
     def response_head(self, status: int, reason: bytes, app_headers: headers.Headers) -> None:
         request = self.request
-        sent = headers.client_response(
-            app_headers,
-            status=status,
-            request_id=request.request_id.encode(),
-            location=self._location,
-        )
-        bodyless = request.method == b"HEAD" or status in (204, 304)
-        if not bodyless and not any(name == b"content-length" for name, _ in sent):
+        sent, has_length = headers.client_response(app_headers, location=self._location)
+        parts = [b"HTTP/1.1 %d %b\r\n" % (status, reason or errors.reason(status))]
+        parts += sent
+        parts += (b"x-request-id: ", request.request_id.encode(), b"\r\n")
+        if not has_length and request.method != b"HEAD" and status not in (204, 304):
             # Chunked or close-delimited at the app: chunked to an HTTP/1.1 client,
             # and to an HTTP/1.0 one the end of the connection marks the end.
             if request.http_11:
                 self.chunked_out = True
-                sent.append((b"transfer-encoding", b"chunked"))
+                parts.append(b"transfer-encoding: chunked\r\n")
             else:
                 self.close_after = True
         if not self._body_sent:
             # The app answered before the whole body came: the rest cannot be told apart.
             self.close_after = True
         if self.close_after or not request.keep_alive:
-            sent.append((b"connection", b"close"))
+            parts.append(b"connection: close\r\n\r\n")
         elif not request.http_11:
-            sent.append((b"connection", b"keep-alive"))
-
-        parts = [b"HTTP/1.1 %d %b\r\n" % (status, reason or errors.reason(status))]
-        for name, value in sent:
-            parts += (name, b": ", value, b"\r\n")
-        parts.append(b"\r\n")
+            parts.append(b"connection: keep-alive\r\n\r\n")
+        else:
+            parts.append(b"\r\n")
         self._out.append(b"".join(parts))
         request.status = status
         self.head_sent = True

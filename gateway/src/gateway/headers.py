@@ -50,6 +50,9 @@ MAX_HEADER_BYTES = 64 * 1024
 MAX_HEADER_VALUE = 16 * 1024
 
 
+_NONE: frozenset[bytes] = frozenset()
+
+
 class BadFraming(ValueError):
     """The request's Content-Length and Transfer-Encoding cannot be trusted."""
 
@@ -66,8 +69,15 @@ def request_id(headers: Iterable[tuple[bytes, bytes]]) -> str:
     must be unique, not secret, and a system call per request costs.
     """
     for name, value in headers:
-        if name == b"x-request-id" and REQUEST_ID.match(value):
-            return value.decode()
+        if name == b"x-request-id":
+            return request_id_of(value)
+    return request_id_of(None)
+
+
+def request_id_of(value: bytes | None) -> str:
+    """`value` (a client's X-Request-ID) when it is well formed, else a new id."""
+    if value is not None and REQUEST_ID.match(value):
+        return value.decode()
     return f"{_generator.getrandbits(128):032x}"
 
 
@@ -104,11 +114,11 @@ def body_length(headers: Headers) -> int:
     return length or NO_BODY
 
 
-def _named_by_connection(headers: Iterable[tuple[bytes, bytes]]) -> set[bytes]:
-    named: set[bytes] = set()
+def _named_by_connection(headers: Iterable[tuple[bytes, bytes]]) -> set[bytes] | frozenset[bytes]:
+    named: set[bytes] | frozenset[bytes] = _NONE
     for name, value in headers:
         if name.lower() == b"connection":
-            named.update(token.strip().lower() for token in value.split(b","))
+            named = {*named, *(token.strip().lower() for token in value.split(b","))}
     return named
 
 
@@ -120,6 +130,25 @@ def end_to_end(headers: Headers) -> Headers:
         name = name.lower()
         if name not in HOP_BY_HOP and name not in named:
             kept.append((name, value))
+    return kept
+
+
+def _for_the_app(headers: Headers, upstream_host: bytes) -> Headers:
+    """The client's headers an app may see, with a Host, and X-Forwarded-Host for the client's."""
+    named = _named_by_connection(headers)
+    kept = []
+    host = b""
+    for name, value in headers:
+        if name in FROM_CLIENT_DROPPED or name in named:
+            continue
+        if name == b"host":
+            host = value
+        kept.append((name, value))
+    if host:
+        kept.append((b"x-forwarded-host", host))
+    else:
+        # HTTP/1.0 clients may leave Host out; HTTP/1.1 to the app needs one.
+        kept.append((b"host", upstream_host))
     return kept
 
 
@@ -137,20 +166,7 @@ def upstream_request(
     The client's X-Forwarded-* are dropped rather than extended: the gateway
     is the edge, so the peer it sees is the only address worth passing on.
     """
-    named = _named_by_connection(headers)
-    kept = []
-    host = b""
-    for name, value in headers:
-        if name in FROM_CLIENT_DROPPED or name in named:
-            continue
-        if name == b"host":
-            host = value
-        kept.append((name, value))
-    if host:
-        kept.append((b"x-forwarded-host", host))
-    else:
-        # HTTP/1.0 clients may leave Host out; HTTP/1.1 to the app needs one.
-        kept.append((b"host", upstream_host.encode()))
+    kept = _for_the_app(headers, upstream_host.encode())
     kept += [
         (b"x-forwarded-for", client.encode()),
         (b"x-forwarded-proto", scheme.encode()),
@@ -158,6 +174,39 @@ def upstream_request(
         (b"x-request-id", request_id.encode()),
     ]
     return kept
+
+
+def upstream_head(
+    method: bytes,
+    target: bytes,
+    headers: Headers,
+    *,
+    forwarded: bytes,
+    upstream_host: bytes,
+    chunked: bool,
+) -> bytes:
+    """An HTTP request's head as the app receives it; `upstream_request` says which headers.
+
+    `forwarded` holds the gateway's own header lines (`forwarded_lines`):
+    built once per request, they are the same bytes `upstream_request` adds.
+    `chunked` says the body goes on chunked.
+    """
+    parts = [method, b" ", target, b" HTTP/1.1\r\n"]
+    for name, value in _for_the_app(headers, upstream_host):
+        parts += (name, b": ", value, b"\r\n")
+    parts.append(forwarded)
+    if chunked:
+        parts.append(b"transfer-encoding: chunked\r\n")
+    parts.append(b"\r\n")
+    return b"".join(parts)
+
+
+def forwarded_lines(*, client: str, scheme: str, prefix: str, request_id: str) -> bytes:
+    """The header lines by which the gateway tells an app who asked, how, and under what prefix."""
+    return (
+        f"x-forwarded-for: {client}\r\nx-forwarded-proto: {scheme}\r\n"
+        f"x-forwarded-prefix: {prefix}\r\nx-request-id: {request_id}\r\n"
+    ).encode("latin-1")
 
 
 def host(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
@@ -168,29 +217,25 @@ def host(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
 
 
 def client_response(
-    upstream_headers: Headers,
-    *,
-    status: int,
-    request_id: bytes,
-    location: Callable[[bytes], bytes],
-) -> Headers:
-    """The app's response headers as the client gets them.
+    upstream_headers: Headers, *, location: Callable[[bytes], bytes]
+) -> tuple[list[bytes], bool]:
+    """The app's response headers as the client gets them, and whether they give a length.
 
-    Repeated headers stay repeated and in order. The app's Location passes
-    through `location`, the request's id is the gateway's, and a 304 loses
-    its Content-Length: the gateway's server refuses to send a length with
-    no body after it, and a 304 needs none.
+    The headers come as the pieces of `name: value` lines, to be joined
+    into the response head after the gateway's own (its X-Request-ID and
+    the framing). Repeated headers stay repeated and in order, and the
+    app's Location passes through `location`.
     """
     named = _named_by_connection(upstream_headers)
-    kept = []
+    parts: list[bytes] = []
+    has_length = False
     for name, value in upstream_headers:
         name = name.lower()
         if name in HOP_BY_HOP or name in named or name == b"x-request-id":
             continue
         if name == b"location":
             value = location(value)
-        elif name == b"content-length" and status == 304:
-            continue
-        kept.append((name, value))
-    kept.append((b"x-request-id", request_id))
-    return kept
+        elif name == b"content-length":
+            has_length = True
+        parts += (name, b": ", value, b"\r\n")
+    return parts, has_length

@@ -43,6 +43,8 @@ from gateway.ticker import Ticker
 HEADER_SECONDS = 10.0
 # How often idle connections and slow headers are looked at.
 SWEEP_SECONDS = 1.0
+# Headers whose values the server notes as it reads them.
+_NOTED = frozenset({b"host", b"x-request-id", b"expect", b"content-length", b"transfer-encoding"})
 # Reasons to stop reading from the client, as bits.
 _WAITING = 1  # a pipelined request waits for the one before it
 _APP_BEHIND = 2  # the app reads the request body slower than the client sends it
@@ -66,11 +68,14 @@ class Request:
 
     __slots__ = (
         "body_done",
+        "client_id",
         "expect_continue",
         "forward",
+        "framed",
         "header_bytes",
         "headers",
         "headers_done",
+        "host",
         "http_11",
         "hung_up",
         "keep_alive",
@@ -95,6 +100,10 @@ class Request:
         self.http_11 = True
         self.keep_alive = True
         self.expect_continue = False
+        # What the headers said, noted as they were read.
+        self.framed = False
+        self.host = b""
+        self.client_id: bytes | None = None
         self.body_done = False
         self.pending: list[bytes] = []
         self.forward: Forward | None = None
@@ -242,7 +251,19 @@ class GatewayHttpProtocol(asyncio.Protocol, Client):
         request.header_bytes += len(name) + len(value)
         if request.header_bytes > headers.MAX_HEADER_BYTES:
             raise TooLarge("the request's headers are over 64 KiB")
-        request.headers.append((name.lower(), value))
+        if len(value) > headers.MAX_HEADER_VALUE:
+            raise TooLarge(f"the {name.decode('latin-1')} header is over 16 KiB")
+        name = name.lower()
+        request.headers.append((name, value))
+        if name in _NOTED:
+            if name == b"host":
+                request.host = value
+            elif name == b"x-request-id":
+                request.client_id = value
+            elif name == b"expect":
+                request.expect_continue = value.lower() == b"100-continue"
+            else:
+                request.framed = True
 
     def on_headers_complete(self) -> None:
         request = self._parsing
@@ -262,9 +283,6 @@ class GatewayHttpProtocol(asyncio.Protocol, Client):
             path, _, query = url.partition(b"?")
             request.path = path.partition(b"#")[0]
             request.query = query.partition(b"#")[0]
-        for name, value in request.headers:
-            if name == b"expect" and value.lower() == b"100-continue":
-                request.expect_continue = True
         if parser.should_upgrade():
             if _upgrade_to(request.headers) == b"websocket":
                 self._upgrading = request
@@ -352,7 +370,7 @@ class GatewayHttpProtocol(asyncio.Protocol, Client):
         """Answer `request`: one of the gateway's own endpoints, or forwarded to its app."""
         self._active = request
         request.started = time.perf_counter()
-        request.request_id = headers.request_id(request.headers)
+        request.request_id = headers.request_id_of(request.client_id)
         try:
             own = self.gateway.own_endpoint(request.method, request.path)
             if own is not None:
@@ -361,14 +379,14 @@ class GatewayHttpProtocol(asyncio.Protocol, Client):
                 self._respond(request, status, content, extra, keep_alive=keep_alive)
                 self.answered(request, keep_alive=keep_alive)
                 return
-            body_length = headers.body_length(request.headers)
+            body_length = headers.body_length(request.headers) if request.framed else 0
             match = self.gateway.router.match(request.path)
             if match is None:
                 known = ", ".join(self.gateway.settings.prefixes())
                 raise errors.NotFound(
                     f"no app serves {_shown(request.path)}; known prefixes: {known}"
                 )
-            host = headers.host(request.headers)
+            host = request.host
             forward = Forward(
                 self.gateway.forwarder,
                 self,
@@ -448,7 +466,7 @@ class GatewayHttpProtocol(asyncio.Protocol, Client):
         request = self._parsing or Request()
         self._parsing = None
         request.keep_alive = False
-        request.request_id = request.request_id or headers.request_id(request.headers)
+        request.request_id = request.request_id or headers.request_id_of(request.client_id)
         if not request.method:
             request.method = b"-"
         request.started = request.started or time.perf_counter()
@@ -469,7 +487,7 @@ class GatewayHttpProtocol(asyncio.Protocol, Client):
             self._active = self._active or request
             if self._active is request:
                 request.started = time.perf_counter()
-                request.request_id = headers.request_id(request.headers)
+                request.request_id = headers.request_id_of(request.client_id)
                 self.respond_error(
                     request, errors.BadRequest("a WebSocket handshake must come on its own")
                 )

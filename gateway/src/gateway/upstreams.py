@@ -144,6 +144,12 @@ class Upstreams:
     def address(self, route: Route) -> Address:
         """The next ready address of `route`'s app, taking turns; NotReady when none is."""
         upstream = self._upstreams[route.name]
+        probes = upstream.probes
+        if len(probes) == 1:
+            # One address (every app in the box): no list, no turns.
+            for address, probe in probes.items():
+                if probe.ready:
+                    return address
         ready = upstream.ready_addresses()
         if not ready:
             raise NotReady(upstream.not_ready_detail(), route.name)
