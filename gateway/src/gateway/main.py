@@ -13,7 +13,7 @@ import gc
 from loguru import logger
 from starlette.types import Receive, Scope, Send
 
-from gateway import errors, health, settings
+from gateway import errors, health, memory, settings
 from gateway.exchange import SCOPE_KEY, Exchange
 from gateway.forwarding import Forwarder
 from gateway.logs import with_access_log
@@ -91,5 +91,6 @@ def _load() -> settings.Settings:
         raise SystemExit(f"gateway: error: {exc}") from None
 
 
+memory.keep_stream_buffers()
 gateway = Gateway(_load())
 app = with_access_log(gateway)

@@ -41,6 +41,9 @@ from gateway.ticker import Ticker
 
 # The request line and headers must be in this long after their first byte.
 HEADER_SECONDS = 10.0
+# Bytes of an answer held for a slow client before reading from the app pauses:
+# enough that a stream moves in large pieces, not so much that memory grows.
+WRITE_BUFFER = 1 << 20
 # How often idle connections and slow headers are looked at.
 SWEEP_SECONDS = 1.0
 # Headers whose values the server notes as it reads them.
@@ -151,6 +154,7 @@ class GatewayHttpProtocol(asyncio.Protocol, Client):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
+        self.transport.set_write_buffer_limits(high=WRITE_BUFFER)
         peer = transport.get_extra_info("peername")
         self.client_host = str(peer[0]) if isinstance(peer, tuple) else ""
         local = transport.get_extra_info("sockname")
