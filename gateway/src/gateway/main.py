@@ -13,10 +13,8 @@ import gc
 from loguru import logger
 from starlette.types import Receive, Scope, Send
 
-from gateway import errors, health, memory, settings
-from gateway.exchange import SCOPE_KEY, Exchange
+from gateway import errors, headers, health, logs, memory, settings
 from gateway.forwarding import Forwarder
-from gateway.logs import with_access_log
 from gateway.routing import InvalidPath, Router
 from gateway.ticker import Ticker
 from gateway.upstreams import Upstreams
@@ -53,19 +51,20 @@ class Gateway:
             await self._lifespan(receive, send)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        exchange: Exchange = scope[SCOPE_KEY]
+        # The access log middleware leaves the session's id as the one X-Request-ID.
+        request_id = headers.request_id(scope["headers"])
         try:
             match = self.router.match(scope.get("raw_path") or scope["path"].encode())
             if match is None:
                 raise errors.NotFound(f"no app serves {scope['path']}")
-            await self.relay.relay(scope, receive, send, match, exchange.request_id)
+            await self.relay.relay(scope, receive, send, match, request_id)
         except InvalidPath as exc:
             error = errors.BadRequest(str(exc))
-            await errors.send_websocket_error(scope, send, error, exchange.request_id)
+            await errors.send_websocket_error(scope, send, error, request_id)
         except errors.GatewayError as exc:
             if exc.status >= 500:
                 logger.warning("{} ({})", exc.detail, exc.status)
-            await errors.send_websocket_error(scope, send, exc, exchange.request_id)
+            await errors.send_websocket_error(scope, send, exc, request_id)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -93,4 +92,4 @@ def _load() -> settings.Settings:
 
 memory.keep_stream_buffers()
 gateway = Gateway(_load())
-app = with_access_log(gateway)
+app = logs.with_access_log(gateway)

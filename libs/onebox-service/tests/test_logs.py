@@ -9,9 +9,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, WebSocket
 from fastapi.testclient import TestClient
 from loguru import logger
+from starlette.websockets import WebSocketDisconnect
 
 from onebox_service import logs
 
@@ -43,6 +44,15 @@ def demo_app() -> FastAPI:
     @app.get("/fail")
     def fail() -> None:
         raise RuntimeError("fails on purpose")
+
+    @app.websocket("/talk")
+    async def talk(websocket: WebSocket) -> None:
+        if websocket.query_params.get("refuse"):
+            await websocket.close()
+            return
+        await websocket.accept()
+        await websocket.send_text(websocket.headers["x-request-id"])
+        await websocket.close()
 
     return app
 
@@ -139,3 +149,47 @@ def test_unknown_format_is_refused() -> None:
 def test_unknown_level_is_refused() -> None:
     with pytest.raises(ValueError, match="LOG_LEVEL='LOUD' is not a level"):
         logs.setup("demo", level="loud")
+
+
+def test_websocket_sessions_get_an_access_line(output: Output) -> None:
+    client = TestClient(demo_app())
+
+    with client.websocket_connect("/talk", headers={"X-Request-ID": "ws-1"}) as websocket:
+        assert websocket.receive_text() == "ws-1"
+    with pytest.raises(WebSocketDisconnect), client.websocket_connect("/talk?refuse=1"):
+        pass
+
+    access = [record for record in output.records() if "status" in record]
+    assert [(r["method"], r["path"], r["status"]) for r in access] == [
+        ("WEBSOCKET", "/talk", 101),
+        ("WEBSOCKET", "/talk", 403),
+    ]
+    assert access[0]["request_id"] == "ws-1"
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_access_lines_are_written_as_loguru_would_write_them(log_format: str) -> None:
+    stream = io.StringIO()
+    logs.setup("demo", log_format=log_format, level="DEBUG", stream=stream)
+    try:
+        logs.log_access("GET", "/a\x01b", 200, 0.0012, hung_up=False, request_id="r1")
+        logs.log_access("POST", "/c", 499, 1.5, hung_up=True, quiet=True)
+        fast = stream.getvalue().splitlines()
+        lines, logs._access_lines = logs._access_lines, None
+        logs.log_access("GET", "/a\x01b", 200, 0.0012, hung_up=False, request_id="r1")
+        logs.log_access("POST", "/c", 499, 1.5, hung_up=True, quiet=True)
+        logs._access_lines = lines
+    finally:
+        logger.remove()
+
+    by_loguru = stream.getvalue().splitlines()[len(fast) :]
+    assert len(fast) == len(by_loguru) == 2
+
+    def without_time(line: str) -> str:
+        if log_format == "json":
+            record = json.loads(line)
+            del record["time"]
+            return json.dumps(record)
+        return line.split(" ", 2)[2]
+
+    assert [without_time(line) for line in fast] == [without_time(line) for line in by_loguru]

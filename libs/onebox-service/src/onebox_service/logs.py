@@ -230,12 +230,14 @@ def request_id(headers: Iterable[tuple[bytes, bytes]]) -> str:
 
 
 class AccessLog:
-    """ASGI middleware: one access line per HTTP request, under the request's id.
+    """ASGI middleware: one access line per HTTP request or WebSocket session, under its id.
 
     The id is taken or made by `request_id` and written back into the scope as
     the only X-Request-ID header, so whatever reads the header downstream sees
     the id the log lines carry. The line says method, path, status and time;
     a client that left before the whole response was sent is logged as 499.
+    A WebSocket session's line comes when it ends, with method WEBSOCKET and
+    the handshake's status: 101 if accepted, else the refusal's.
     """
 
     def __init__(
@@ -247,7 +249,7 @@ class AccessLog:
         self.request_id = request_id
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
 
@@ -261,6 +263,9 @@ class AccessLog:
         # raised after this returns, and that record should carry the id too.
         # Each request runs in its own task, so the id goes no further.
         _request_id.set(rid)
+        if scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+            return
 
         exchange = _Exchange(receive, send, has_body=_has_body(scope))
         started = time.perf_counter()
@@ -269,6 +274,30 @@ class AccessLog:
         finally:
             exchange.close()
             _log_access(scope, exchange, time.perf_counter() - started)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        status: int | None = None
+
+        async def watched_send(message: Message) -> None:
+            nonlocal status
+            kind = message["type"]
+            if kind == "websocket.accept":
+                status = 101
+            elif kind == "websocket.http.response.start":
+                status = message["status"]
+            elif kind == "websocket.close" and status is None:
+                # Refused without a response of its own: the server answers 403.
+                status = 403
+            await send(message)
+
+        started = time.perf_counter()
+        try:
+            await self.app(scope, receive, watched_send)
+        finally:
+            seconds = time.perf_counter() - started
+            log_access(
+                "WEBSOCKET", scope["path"], status_to_log(False, status), seconds, hung_up=False
+            )
 
 
 class _Exchange:
