@@ -274,8 +274,9 @@ def test_headers_that_stall_get_a_408_and_the_connection_closes(box: GatewayBox)
 def test_headers_trickled_in_well_within_the_limit_are_answered(box: GatewayBox) -> None:
     request = b"GET /up/echo?trickled=1 HTTP/1.1\r\nHost: box\r\nX-Slowly: yes\r\n\r\n"
     pieces = [request[start : start + 6] for start in range(0, len(request), 6)]
-    gap = 2.0 / len(pieces)
-    assert 2.0 < HEADER_SECONDS / 2
+    trickle_seconds = 2.0
+    assert trickle_seconds < HEADER_SECONDS / 2, "the trickle must stay well within the limit"
+    gap = trickle_seconds / len(pieces)
     with connect(box.port) as sock:
         for piece in pieces:
             sock.sendall(piece)

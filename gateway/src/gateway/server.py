@@ -276,6 +276,9 @@ class GatewayHttpProtocol(asyncio.Protocol, Client):
         request.headers_done = True
         request.method = parser.get_method()
         request.http_11 = parser.get_http_version() == "1.1"
+        if not request.http_11:
+            # An HTTP/1.0 client cannot expect a 100 Continue; the server ignores the ask.
+            request.expect_continue = False
         request.keep_alive = parser.should_keep_alive()
         url = request.url
         if url[:1] != b"/":
