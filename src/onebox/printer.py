@@ -44,8 +44,7 @@ def for_environment(output: TextIO) -> LinePrinter:
     """The printer LOG_FORMAT asks for: honcho's own for text, JSON lines for json."""
     if log_format() == "json":
         return JsonPrinter(output)
-    printer: LinePrinter = Printer(output)
-    return printer
+    return TextPrinter(output)
 
 
 def say(text: str, *, level: str = "INFO", output: TextIO | None = None) -> None:
@@ -56,6 +55,29 @@ def say(text: str, *, level: str = "INFO", output: TextIO | None = None) -> None
     else:
         line = f"{OWN_NAME}: {text}"
     print(line, file=output, flush=True)
+
+
+class TextPrinter(Printer):  # type: ignore[misc]
+    """honcho's own format, `HH:MM:SS name | line`, with a message's lines in one write.
+
+    A message holds every whole line its watcher read at once; they share
+    the time it was read, so the prefix is made once for all of them.
+    """
+
+    def write(self, message: Message) -> None:
+        if message.type != "line":
+            raise RuntimeError(f"a printer takes line messages, not {message.type!r}")
+
+        data = message.data
+        text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+        prefix = ""
+        if self.prefix:
+            name = (message.name or "").ljust(self.width)
+            prefix = f"{message.time.strftime(self.time_format)} {name + ' ' if name else ''}| "
+            if self.colour and self._colours_supported and message.colour:
+                prefix = f"\033[0m\033[{message.colour}m{prefix}\033[0m"
+        self.output.write("".join(f"{prefix}{line}\n" for line in text.splitlines()))
+        self.output.flush()
 
 
 class JsonPrinter:
@@ -72,14 +94,16 @@ class JsonPrinter:
 
         data = message.data
         text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
-        # honcho reads a process's output a line at a time: one message, one line.
-        line = text.rstrip("\r\n")
-        if message.name == SYSTEM_NAME:
-            line = _object(OWN_NAME, "INFO", line, message.time)
-        elif not _is_log_object(line):
-            line = _object(message.name, "INFO", line, message.time)
+        # A message holds one line or several (onebox's watchers read many at once).
+        lines = []
+        for line in text.splitlines():
+            if message.name == SYSTEM_NAME:
+                line = _object(OWN_NAME, "INFO", line, message.time)
+            elif not _is_log_object(line):
+                line = _object(message.name, "INFO", line, message.time)
+            lines.append(line + "\n")
 
-        self.output.write(line + "\n")
+        self.output.write("".join(lines))
         self.output.flush()
 
 
