@@ -380,3 +380,96 @@ def test_an_upgrade_other_than_websocket_is_answered_as_plain_http(box: GatewayB
         assert "connection" not in names
         # Whatever follows an upgrade request is not read as HTTP: the connection ends.
         assert closed_by_server(sock)
+
+
+def test_connection_cannot_strip_the_framing_and_smuggle_a_request(box: GatewayBox) -> None:
+    smuggled = b"GET /slow?delay=0.5 HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n"
+    with connect(box.port) as sock:
+        sock.sendall(
+            b"POST /up/echo HTTP/1.1\r\nHost: a\r\nConnection: content-length\r\n"
+            b"Content-Length: %d\r\n\r\n%b" % (len(smuggled), smuggled)
+        )
+        head, body = Responses(sock).read()
+    assert head.startswith(b"HTTP/1.1 200 ")
+    # The app read the bytes as this request's body, not as a request of their own.
+    assert echoed(body)["body_bytes"] == len(smuggled)
+    # The next request, on a kept-alive connection to the app, gets its own answer.
+    with connect(box.port) as sock:
+        sock.sendall(b"GET /up/echo?after=1 HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert echoed(Responses(sock).read()[1])["query"] == "after=1"
+
+
+def test_many_pipelined_answers_of_the_gateways_own_come_in_order(box: GatewayBox) -> None:
+    count = 2000
+    with connect(box.port, timeout=20) as sock:
+        sock.sendall(
+            b"GET /up/slow?delay=0.3 HTTP/1.1\r\nHost: box\r\n\r\n"
+            + b"GET /healthz HTTP/1.1\r\nHost: box\r\n\r\n" * count
+            + b"GET /up/echo?last=1 HTTP/1.1\r\nHost: box\r\n\r\n"
+        )
+        responses = Responses(sock)
+        assert json.loads(responses.read()[1]) == {"slow": True}
+        for _ in range(count):
+            head, body = responses.read()
+            assert head.startswith(b"HTTP/1.1 200 ")
+            assert json.loads(body) == {"status": "ok"}
+        assert echoed(responses.read()[1])["query"] == "last=1"
+
+
+def test_a_404_keeps_the_connection_for_the_next_request(box: GatewayBox) -> None:
+    with connect(box.port) as sock:
+        sock.sendall(
+            b"GET /nope HTTP/1.1\r\nHost: box\r\n\r\n"
+            b"POST /up/echo?second=1 HTTP/1.1\r\nHost: box\r\nContent-Length: 2\r\n\r\nhi"
+        )
+        responses = Responses(sock)
+        first_head, _ = responses.read()
+        second_head, second = responses.read()
+    assert first_head.startswith(b"HTTP/1.1 404 ")
+    assert b"close" not in header_fields(first_head).get(b"connection", [])
+    assert second_head.startswith(b"HTTP/1.1 200 ")
+    assert echoed(second)["query"] == "second=1"
+
+
+def test_a_malformed_chunked_body_is_a_400_and_the_connection_ends(box: GatewayBox) -> None:
+    with connect(box.port) as sock:
+        sock.sendall(
+            b"POST /up/echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"
+        )
+        head, body = Responses(sock).read()
+        assert head.startswith(b"HTTP/1.1 400 ")
+        assert set(json.loads(body)) == SHAPE
+        assert closed_by_server(sock)
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", b"405"),
+        (b"GET http://[h/up/echo HTTP/1.1\r\nHost: a\r\n\r\n", b"400"),
+        (b"GET /up/echo HTTP/1.1\r\n\r\n", b"400"),
+        (b"GET /up/echo HTTP/1.1\r\nHost: good\r\nHost: evil\r\n\r\n", b"400"),
+        (b"GET /up/echo HTTP/1.1\r\nHost: evil.com/x?\r\n\r\n", b"400"),
+    ],
+)
+def test_requests_no_careful_proxy_serves_are_refused(
+    box: GatewayBox, request_bytes: bytes, status: bytes
+) -> None:
+    with connect(box.port) as sock:
+        sock.sendall(request_bytes)
+        head, body = Responses(sock).read()
+    assert head.startswith(b"HTTP/1.1 " + status + b" ")
+    assert set(json.loads(body)) == SHAPE
+
+
+def test_a_stalled_request_body_gets_a_408(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GATEWAY_BODY_TIMEOUT", "1")
+    with running("/up") as (box, _), connect(box.port) as sock:
+        started = time.monotonic()
+        sock.sendall(b"POST /up/echo HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nhi")
+        head, body = Responses(sock).read()
+        waited = time.monotonic() - started
+        assert head.startswith(b"HTTP/1.1 408 ")
+        assert json.loads(body)["error"] == "request_timeout"
+        assert 0.9 <= waited <= 1 + SWEEP_SECONDS + 2
+        assert closed_by_server(sock)

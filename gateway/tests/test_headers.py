@@ -46,7 +46,7 @@ def test_forged_forwarding_headers_are_replaced() -> None:
             client="10.0.0.7", scheme="http", prefix="/app1", request_id="abc"
         ),
         upstream_host=b"127.0.0.1:8001",
-        chunked=False,
+        body_length=NO_BODY,
     )
 
     line, *fields = head.removesuffix(b"\r\n\r\n").split(b"\r\n")
@@ -64,7 +64,7 @@ def test_forged_forwarding_headers_are_replaced() -> None:
 
 def test_a_request_without_host_gets_the_apps() -> None:
     head = upstream_head(
-        b"GET", b"/", [], forwarded=b"", upstream_host=b"127.0.0.1:8001", chunked=True
+        b"GET", b"/", [], forwarded=b"", upstream_host=b"127.0.0.1:8001", body_length=CHUNKED
     )
 
     assert head == (b"GET / HTTP/1.1\r\nhost: 127.0.0.1:8001\r\ntransfer-encoding: chunked\r\n\r\n")
@@ -95,3 +95,19 @@ def test_body_length_reads_one_framing() -> None:
 def test_body_length_refuses_ambiguous_framing(headers: list[tuple[bytes, bytes]]) -> None:
     with pytest.raises(BadFraming):
         body_length(headers)
+
+
+def test_the_body_framing_is_the_gateways_whatever_connection_names() -> None:
+    headers = [
+        (b"host", b"a"),
+        (b"connection", b"content-length, transfer-encoding"),
+        (b"content-length", b"70"),
+    ]
+
+    head = upstream_head(
+        b"POST", b"/echo", headers, forwarded=b"", upstream_host=b"x", body_length=70
+    )
+
+    assert head.lower().count(b"content-length") == 1
+    assert b"\r\ncontent-length: 70\r\n" in head
+    assert b"transfer-encoding" not in head

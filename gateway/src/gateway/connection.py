@@ -79,6 +79,8 @@ class UpstreamConnection(asyncio.Protocol):
         self._read_timeout: float | None = None
         self._last_io = 0.0
         self._reading_paused = False
+        # The whole request is sent: the app's silence from here on is the app's.
+        self._awaiting = False
 
     # Requests.
 
@@ -98,6 +100,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._error = None
         self._read_timeout = read_timeout
         self._last_io = self._loop.time()
+        self._awaiting = False
         if self._reading_paused:
             self.resume_reading()
         self.write(head)
@@ -107,6 +110,11 @@ class UpstreamConnection(asyncio.Protocol):
         if self._transport is not None and not self.closed:
             self._transport.write(data)
             self._last_io = self._loop.time()
+
+    def request_sent(self) -> None:
+        """The whole request is written; the read timeout runs from now."""
+        self._awaiting = True
+        self._last_io = self._loop.time()
 
     def detach(self) -> None:
         """The sink wants nothing more from this connection (its client left)."""
@@ -120,6 +128,7 @@ class UpstreamConnection(asyncio.Protocol):
     def resume_reading(self) -> None:
         if self._transport is not None and not self.closed and self._reading_paused:
             self._reading_paused = False
+            self._last_io = self._loop.time()
             self._transport.resume_reading()
 
     def fail(self, error: BaseException) -> None:
@@ -137,6 +146,8 @@ class UpstreamConnection(asyncio.Protocol):
         if (
             timeout is not None
             and self._sink is not None
+            and self._awaiting
+            and not self._reading_paused
             and not self.complete
             and now - self._last_io >= timeout
         ):

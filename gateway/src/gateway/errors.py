@@ -67,6 +67,11 @@ class HeadersTooLarge(GatewayError):
     error = "headers_too_large"
 
 
+class VersionNotSupported(GatewayError):
+    status = 505
+    error = "http_version_not_supported"
+
+
 class UpstreamUnavailable(GatewayError):
     status = 502
     error = "bad_gateway"

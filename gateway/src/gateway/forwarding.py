@@ -186,7 +186,7 @@ class Forward:
             request.headers,
             forwarded=forwarded,
             upstream_host=forwarder.host_headers[route.name],
-            chunked=self._chunked_in,
+            body_length=body_length,
         )
         self._pending: list[bytes] = []
         self._sent = 0
@@ -220,7 +220,7 @@ class Forward:
         self._sent += len(data)
         if limit and self._sent > limit:
             app = self.route.name
-            self._fail(
+            self.fail(
                 errors.PayloadTooLarge(
                     f"the request body is over the {limit} bytes {app} accepts", app
                 )
@@ -242,6 +242,8 @@ class Forward:
                 self._pending.append(LAST_CHUNK)
             else:
                 self.connection.write(LAST_CHUNK)
+        if self.connection is not None:
+            self.connection.request_sent()
 
     def client_writable(self, writable: bool) -> None:
         connection = self.connection
@@ -342,7 +344,7 @@ class Forward:
             self._release(reusable=False)
             self._open(fresh=True)
             return
-        self._fail(errors.from_upstream(error, self.route.name, show(self.address)))
+        self.fail(errors.from_upstream(error, self.route.name, show(self.address)))
 
     def upstream_writable(self, writable: bool) -> None:
         self.client.body_paused(not writable)
@@ -362,16 +364,16 @@ class Forward:
         except asyncio.CancelledError:
             return
         except OSError as exc:
-            self._fail(errors.from_upstream(exc, self.route.name, show(self.address)))
+            self.fail(errors.from_upstream(exc, self.route.name, show(self.address)))
             return
         except errors.GatewayError as exc:
-            self._fail(exc)
+            self.fail(exc)
             return
         except Exception:
             logger.bind(request_id=self.request.request_id).exception(
                 "connecting to {} failed", self.route.name
             )
-            self._fail(errors.GatewayError("the gateway failed to forward this request"))
+            self.fail(errors.GatewayError("the gateway failed to forward this request"))
             return
         finally:
             self._connecting = None
@@ -399,6 +401,8 @@ class Forward:
         if self._pending:
             connection.write(b"".join(self._pending))
             self._pending.clear()
+        if self._body_sent:
+            connection.request_sent()
 
     def _release(self, *, reusable: bool) -> None:
         connection = self.connection
@@ -410,7 +414,7 @@ class Forward:
         assert self.pool is not None
         self.pool.release(connection, reusable=reusable, now=self._loop.time())
 
-    def _fail(self, error: errors.GatewayError) -> None:
+    def fail(self, error: errors.GatewayError) -> None:
         """The request ends with `error`: a JSON answer if none began, else a cut stream."""
         if self.done:
             return

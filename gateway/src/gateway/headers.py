@@ -139,7 +139,7 @@ def _for_the_app(headers: Headers, upstream_host: bytes) -> Headers:
     kept = []
     host = b""
     for name, value in headers:
-        if name in FROM_CLIENT_DROPPED or name in named:
+        if name in FROM_CLIENT_DROPPED or name in named or name == b"content-length":
             continue
         if name == b"host":
             host = value
@@ -183,20 +183,24 @@ def upstream_head(
     *,
     forwarded: bytes,
     upstream_host: bytes,
-    chunked: bool,
+    body_length: int,
 ) -> bytes:
     """An HTTP request's head as the app receives it; `upstream_request` says which headers.
 
     `forwarded` holds the gateway's own header lines (`forwarded_lines`):
     built once per request, they are the same bytes `upstream_request` adds.
-    `chunked` says the body goes on chunked.
+    The body's framing is the gateway's own, from `body_length` (as
+    `body_length()` read it): whatever the client's Connection header names,
+    the app reads exactly the body the gateway read.
     """
     parts = [method, b" ", target, b" HTTP/1.1\r\n"]
     for name, value in _for_the_app(headers, upstream_host):
         parts += (name, b": ", value, b"\r\n")
     parts.append(forwarded)
-    if chunked:
+    if body_length == CHUNKED:
         parts.append(b"transfer-encoding: chunked\r\n")
+    elif body_length:
+        parts.append(b"content-length: %d\r\n" % body_length)
     parts.append(b"\r\n")
     return b"".join(parts)
 

@@ -25,6 +25,7 @@ The rules a client's connection lives by:
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections import deque
 from typing import Any, cast
@@ -46,6 +47,10 @@ HEADER_SECONDS = 10.0
 WRITE_BUFFER = 1 << 20
 # How often idle connections and slow headers are looked at.
 SWEEP_SECONDS = 1.0
+# What a Host header may hold: a name or IPv4 address or [IPv6], maybe a port.
+SAFE_HOST = re.compile(rb"^(?:[A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$")
+# What a 405 for CONNECT names as allowed.
+FORWARDED_METHODS = b"GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
 # Headers whose values the server notes as it reads them.
 _NOTED = frozenset({b"host", b"x-request-id", b"expect", b"content-length", b"transfer-encoding"})
 # Reasons to stop reading from the client, as bits.
@@ -72,6 +77,7 @@ class Request:
     __slots__ = (
         "body_done",
         "client_id",
+        "error",
         "expect_continue",
         "forward",
         "framed",
@@ -107,6 +113,8 @@ class Request:
         self.framed = False
         self.host = b""
         self.client_id: bytes | None = None
+        # Why the request cannot be served, found while it was read.
+        self.error: errors.GatewayError | None = None
         self.body_done = False
         self.pending: list[bytes] = []
         self.forward: Forward | None = None
@@ -145,10 +153,14 @@ class GatewayHttpProtocol(asyncio.Protocol, Client):
         self._keep_alive = True
         self._closed = False
         self._broken = False
+        self._closing = False
+        self._starting = False
         self._pauses = 0
+        self._last_read = 0.0
         self._idle_since = 0.0
         self._began = 0.0
         self._keep_alive_seconds = float(getattr(config, "timeout_keep_alive", 5))
+        self._body_seconds = gateway.settings.body_timeout
 
     # asyncio.Protocol.
 
@@ -188,6 +200,7 @@ class GatewayHttpProtocol(asyncio.Protocol, Client):
     def data_received(self, data: bytes) -> None:
         if self._broken:
             return
+        self._last_read = self.loop.time()
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -214,8 +227,8 @@ class GatewayHttpProtocol(asyncio.Protocol, Client):
     def shutdown(self) -> None:
         """The server is stopping: finish the request in hand, then close."""
         self._keep_alive = False
-        if self._active is None and self._parsing is None and self.transport is not None:
-            self.transport.close()
+        if self._active is None and self._parsing is None:
+            self._close()
 
     def tick(self, now: float) -> None:
         if self._closed or self.transport is None:
@@ -229,11 +242,27 @@ class GatewayHttpProtocol(asyncio.Protocol, Client):
                     )
                 )
         elif (
+            parsing is not None
+            and not parsing.body_done
+            and not self._pauses
+            and now - self._last_read >= self._body_seconds
+        ):
+            # A body that stalls while the gateway reads: the client, not the app, is slow.
+            forward = parsing.forward
+            if forward is not None and not forward.done:
+                self._parsing = None
+                self._broken = True
+                forward.fail(
+                    errors.RequestTimeout(
+                        f"the request body stalled for over {self._body_seconds:g} s"
+                    )
+                )
+        elif (
             self._active is None
             and parsing is None
             and now - self._idle_since >= self._keep_alive_seconds
         ):
-            self.transport.close()
+            self._close()
 
     # httptools callbacks.
 
@@ -261,6 +290,8 @@ class GatewayHttpProtocol(asyncio.Protocol, Client):
         request.headers.append((name, value))
         if name in _NOTED:
             if name == b"host":
+                if request.host:
+                    request.error = errors.BadRequest("the request has more than one Host header")
                 request.host = value
             elif name == b"x-request-id":
                 request.client_id = value
@@ -272,20 +303,38 @@ class GatewayHttpProtocol(asyncio.Protocol, Client):
     def on_headers_complete(self) -> None:
         request = self._parsing
         assert request is not None
+        if self._closing or self._broken:
+            # The connection ends after the answer in progress: nothing more is served.
+            return
         parser = self.parser
         request.headers_done = True
+        if not request.framed:
+            # No length and no chunks: the request has no body, so it is whole already.
+            request.body_done = True
         request.method = parser.get_method()
-        request.http_11 = parser.get_http_version() == "1.1"
+        version = parser.get_http_version()
+        request.http_11 = version == "1.1"
         if not request.http_11:
             # An HTTP/1.0 client cannot expect a 100 Continue; the server ignores the ask.
             request.expect_continue = False
+            if version != "1.0":
+                request.error = errors.VersionNotSupported(
+                    f"the gateway speaks HTTP/1.1 and 1.0, not HTTP/{version}"
+                )
+        elif not request.host and request.error is None:
+            request.error = errors.BadRequest("an HTTP/1.1 request must carry a Host header")
+        if request.host and not SAFE_HOST.match(request.host) and request.error is None:
+            request.error = errors.BadRequest("the Host header is not a host name or address")
         request.keep_alive = parser.should_keep_alive()
         url = request.url
         if url[:1] != b"/":
             # An absolute form (http://host/path) or "*": only the path is routed.
-            parsed = httptools.parse_url(url)
-            request.path = parsed.path or url
-            request.query = parsed.query or b""
+            try:
+                parsed = httptools.parse_url(url)
+            except httptools.HttpParserInvalidURLError:
+                parsed = None
+            request.path = (parsed.path if parsed else None) or url
+            request.query = (parsed.query if parsed else None) or b""
         else:
             path, _, query = url.partition(b"?")
             request.path = path.partition(b"#")[0]
@@ -296,10 +345,10 @@ class GatewayHttpProtocol(asyncio.Protocol, Client):
                 return
             # Another protocol: answered as plain HTTP, and nothing after it can be read.
             request.keep_alive = False
+        self._waiting.append(request)
         if self._active is None:
-            self._start(request)
+            self._start_waiting()
         else:
-            self._waiting.append(request)
             self._pause(_WAITING)
 
     def on_body(self, body: bytes) -> None:
@@ -341,17 +390,37 @@ class GatewayHttpProtocol(asyncio.Protocol, Client):
         if self._closed or transport is None:
             return
         if not (keep_alive and request.keep_alive and request.body_done and self._keep_alive):
-            transport.close()
+            self._close()
             return
         if self._broken:
-            transport.close()
+            self._close()
             return
         self._idle_since = self.loop.time()
         if self._waiting:
-            following = self._waiting.popleft()
+            self._start_waiting()
+
+    def _start_waiting(self) -> None:
+        """Start the waiting requests in turn, until one is in flight.
+
+        A loop, not a call from each answer to the next: many pipelined
+        requests the gateway answers itself must not nest calls.
+        """
+        if self._starting:
+            return
+        self._starting = True
+        try:
+            while self._waiting and self._active is None and not self._closing:
+                following = self._waiting.popleft()
+                self._start(following)
             if not self._waiting:
                 self._resume(_WAITING)
-            self._start(following)
+        finally:
+            self._starting = False
+
+    def _close(self) -> None:
+        self._closing = True
+        if self.transport is not None:
+            self.transport.close()
 
     def respond_error(self, request: Request, error: errors.GatewayError) -> None:
         keep_alive = request.body_done and request.keep_alive and self._keep_alive
@@ -368,8 +437,7 @@ class GatewayHttpProtocol(asyncio.Protocol, Client):
         self._log(request)
         if self._active is request:
             self._active = None
-        if self.transport is not None:
-            self.transport.close()
+        self._close()
 
     # Internals.
 
@@ -379,6 +447,12 @@ class GatewayHttpProtocol(asyncio.Protocol, Client):
         request.started = time.perf_counter()
         request.request_id = headers.request_id_of(request.client_id)
         try:
+            if request.error is not None:
+                raise request.error
+            if request.method == b"CONNECT":
+                raise errors.MethodNotAllowed(
+                    "the gateway does not tunnel connections", allow=FORWARDED_METHODS
+                )
             own = self.gateway.own_endpoint(request.method, request.path)
             if own is not None:
                 status, content, extra = own
@@ -465,10 +539,16 @@ class GatewayHttpProtocol(asyncio.Protocol, Client):
     def _refuse(self, error: errors.GatewayError) -> None:
         """Answer a request that could not be read whole, and close the connection."""
         self._broken = True
-        self._pause(_WAITING)
-        if self._active is not None:
-            # The answer in progress comes first; the connection ends after it.
-            self._keep_alive = False
+        active = self._active
+        if active is not None:
+            forward = active.forward
+            if active is self._parsing and forward is not None and not forward.done:
+                # The body of the request in flight is what cannot be read.
+                self._parsing = None
+                forward.fail(error)
+            else:
+                # The answer in progress comes first; the connection ends after it.
+                self._keep_alive = False
             return
         request = self._parsing or Request()
         self._parsing = None

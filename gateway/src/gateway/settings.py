@@ -39,6 +39,8 @@ class Route:
 class Settings:
     routes: tuple[Route, ...]
     connect_timeout: float = 2.0
+    # Seconds a request body may send nothing while the gateway reads it.
+    body_timeout: float = 60.0
 
     def prefixes(self) -> list[str]:
         return [route.prefix for route in self.routes]
@@ -80,6 +82,7 @@ def load(environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> S
     return Settings(
         routes=routes,
         connect_timeout=_seconds(environ, "GATEWAY_CONNECT_TIMEOUT", 2.0),
+        body_timeout=_seconds(environ, "GATEWAY_BODY_TIMEOUT", 60.0),
     )
 
 

@@ -193,3 +193,11 @@ def test_access_lines_are_written_as_loguru_would_write_them(log_format: str) ->
         return line.split(" ", 2)[2]
 
     assert [without_time(line) for line in fast] == [without_time(line) for line in by_loguru]
+
+
+def test_a_path_cannot_start_a_line_of_its_own(output: Output) -> None:
+    logs.log_access("GET", "/a\u2028forged\x85line\nend", 404, 0.001, hung_up=False)
+
+    [record] = output.records()
+    assert "\u2028" not in record["path"] and "\x85" not in record["path"]
+    assert len(output.getvalue().splitlines()) == 1

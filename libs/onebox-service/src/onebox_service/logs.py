@@ -46,8 +46,8 @@ SERVER_ACCESS_LOGGER = "uvicorn.access"
 CHATTY_LOGGERS = ("httpx", "httpcore")
 
 REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
-# Written into a log line in place of control characters from a request path.
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+# Written into a log line in place of control characters and line separators from a path.
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
 
 # The User-Agent of the gateway's own health probes (gateway/upstreams.py).
 HEALTH_PROBE_AGENT = b"onebox-gateway"
