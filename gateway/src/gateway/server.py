@@ -44,7 +44,7 @@ from gateway.ticker import Ticker
 HEADER_SECONDS = 10.0
 # Bytes of an answer held for a slow client before reading from the app pauses:
 # enough that a stream moves in large pieces, not so much that memory grows.
-WRITE_BUFFER = 1 << 20
+WRITE_BUFFER = 1 << 18
 # How often idle connections and slow headers are looked at.
 SWEEP_SECONDS = 1.0
 # What a Host header may hold: a name or IPv4 address or [IPv6], maybe a port.
