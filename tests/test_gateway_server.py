@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import signal
 import socket
 import socketserver
 import threading
@@ -472,4 +473,16 @@ def test_a_stalled_request_body_gets_a_408(monkeypatch: pytest.MonkeyPatch) -> N
         assert head.startswith(b"HTTP/1.1 408 ")
         assert json.loads(body)["error"] == "request_timeout"
         assert 0.9 <= waited <= 1 + SWEEP_SECONDS + 2
+        assert closed_by_server(sock)
+
+
+def test_an_answer_finished_while_the_gateway_stops_says_the_connection_ends() -> None:
+    with running("/up") as (box, _), connect(box.port) as sock:
+        sock.sendall(b"GET /up/slow?delay=1 HTTP/1.1\r\nHost: a\r\n\r\n")
+        time.sleep(0.3)
+        box.gateway.process.send_signal(signal.SIGTERM)
+        head, body = Responses(sock).read()
+        assert head.startswith(b"HTTP/1.1 200 ")
+        assert json.loads(body) == {"slow": True}
+        assert header_fields(head)[b"connection"] == [b"close"]
         assert closed_by_server(sock)

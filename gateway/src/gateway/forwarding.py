@@ -45,6 +45,8 @@ class Client:
     loop: asyncio.AbstractEventLoop
     # False while the client's socket buffer is full: reading from the app pauses.
     writable = True
+    # False once the connection ends after the answer in hand (the server stops, say).
+    keep_alive = True
 
     def write(self, data: bytes) -> None:
         raise NotImplementedError
@@ -282,7 +284,7 @@ class Forward:
         if not self._body_sent:
             # The app answered before the whole body came: the rest cannot be told apart.
             self.close_after = True
-        if self.close_after or not request.keep_alive:
+        if self.close_after or not request.keep_alive or not self.client.keep_alive:
             parts.append(b"connection: close\r\n\r\n")
         elif not request.http_11:
             parts.append(b"connection: keep-alive\r\n\r\n")

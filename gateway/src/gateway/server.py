@@ -150,7 +150,7 @@ class GatewayHttpProtocol(asyncio.Protocol, Client):
         self._upgrading: Request | None = None
         self._active: Request | None = None
         self._waiting: deque[Request] = deque()
-        self._keep_alive = True
+        self.keep_alive = True
         self._closed = False
         self._broken = False
         self._closing = False
@@ -226,7 +226,7 @@ class GatewayHttpProtocol(asyncio.Protocol, Client):
 
     def shutdown(self) -> None:
         """The server is stopping: finish the request in hand, then close."""
-        self._keep_alive = False
+        self.keep_alive = False
         if self._active is None and self._parsing is None:
             self._close()
 
@@ -389,7 +389,7 @@ class GatewayHttpProtocol(asyncio.Protocol, Client):
         transport = self.transport
         if self._closed or transport is None:
             return
-        if not (keep_alive and request.keep_alive and request.body_done and self._keep_alive):
+        if not (keep_alive and request.keep_alive and request.body_done and self.keep_alive):
             self._close()
             return
         if self._broken:
@@ -423,7 +423,7 @@ class GatewayHttpProtocol(asyncio.Protocol, Client):
             self.transport.close()
 
     def respond_error(self, request: Request, error: errors.GatewayError) -> None:
-        keep_alive = request.body_done and request.keep_alive and self._keep_alive
+        keep_alive = request.body_done and request.keep_alive and self.keep_alive
         self._respond(
             request,
             error.status,
@@ -456,7 +456,7 @@ class GatewayHttpProtocol(asyncio.Protocol, Client):
             own = self.gateway.own_endpoint(request.method, request.path)
             if own is not None:
                 status, content, extra = own
-                keep_alive = request.body_done and request.keep_alive and self._keep_alive
+                keep_alive = request.body_done and request.keep_alive and self.keep_alive
                 self._respond(request, status, content, extra, keep_alive=keep_alive)
                 self.answered(request, keep_alive=keep_alive)
                 return
@@ -548,7 +548,7 @@ class GatewayHttpProtocol(asyncio.Protocol, Client):
                 forward.fail(error)
             else:
                 # The answer in progress comes first; the connection ends after it.
-                self._keep_alive = False
+                self.keep_alive = False
             return
         request = self._parsing or Request()
         self._parsing = None
@@ -580,7 +580,7 @@ class GatewayHttpProtocol(asyncio.Protocol, Client):
                 )
             else:
                 self._broken = True
-                self._keep_alive = False
+                self.keep_alive = False
             return
         # As uvicorn's own HTTP protocol does: the WebSocket protocol gets the
         # socket and the handshake, and runs the gateway's ASGI app.
