@@ -56,31 +56,31 @@ class Sink(Protocol):
 class UpstreamConnection(asyncio.Protocol):
     """One request in flight at a time; `begin` starts the next."""
 
+    # The request in flight, all set again by `begin`.
+    _sink: Sink | None = None
+    _reason = b""
+    _headers: list[tuple[bytes, bytes]]
+    _bodyless = False
+    status = 0
+    complete = False
+    keep_alive = False
+    received_any = False
+    _ended = False
+    _error: BaseException | None = None
+    _read_timeout: float | None = None
+    _last_io = 0.0
+    # The whole request is sent: the app's silence from here on is the app's.
+    _awaiting = False
+
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._transport: asyncio.Transport | None = None
+        self._parser: httptools.HttpResponseParser | None = None
+        self._reading_paused = False
         self.closed = False
         # Served a request before: the app may have closed it while it sat idle.
         self.reused = False
         self.idle_since = 0.0
-
-        # The request in flight.
-        self._sink: Sink | None = None
-        self._parser: httptools.HttpResponseParser | None = None
-        self._reason = b""
-        self._headers: list[tuple[bytes, bytes]] = []
-        self._bodyless = False
-        self.status = 0
-        self.complete = False
-        self.keep_alive = False
-        self.received_any = False
-        self._ended = False
-        self._error: BaseException | None = None
-        self._read_timeout: float | None = None
-        self._last_io = 0.0
-        self._reading_paused = False
-        # The whole request is sent: the app's silence from here on is the app's.
-        self._awaiting = False
 
     # Requests.
 

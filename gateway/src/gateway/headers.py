@@ -45,7 +45,8 @@ os.register_at_fork(after_in_child=_generator.seed)
 NO_BODY = 0
 CHUNKED = -1
 
-# The most header bytes (names and values) a request may carry, and any one value.
+# The most header bytes (names and values) a request may carry, and any one value;
+# the server refuses more as it reads them.
 MAX_HEADER_BYTES = 64 * 1024
 MAX_HEADER_VALUE = 16 * 1024
 
@@ -55,10 +56,6 @@ _NONE: frozenset[bytes] = frozenset()
 
 class BadFraming(ValueError):
     """The request's Content-Length and Transfer-Encoding cannot be trusted."""
-
-
-class HeadersTooLarge(ValueError):
-    """The request's headers are larger than the gateway accepts."""
 
 
 def request_id(headers: Iterable[tuple[bytes, bytes]]) -> str:
@@ -90,11 +87,7 @@ def body_length(headers: Headers) -> int:
     """
     length: int | None = None
     chunked = False
-    total = 0
     for name, value in headers:
-        total += len(name) + len(value)
-        if len(value) > MAX_HEADER_VALUE:
-            raise HeadersTooLarge(f"the {name.decode('latin-1')} header is over 16 KiB")
         if name == b"content-length":
             if length is not None:
                 raise BadFraming("the request has more than one Content-Length")
@@ -105,8 +98,6 @@ def body_length(headers: Headers) -> int:
             if chunked or value.strip().lower() != b"chunked":
                 raise BadFraming("only one 'Transfer-Encoding: chunked' is accepted")
             chunked = True
-    if total > MAX_HEADER_BYTES:
-        raise HeadersTooLarge("the request's headers are over 64 KiB")
     if chunked:
         if length is not None:
             raise BadFraming("the request has both Content-Length and Transfer-Encoding")

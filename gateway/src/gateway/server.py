@@ -480,9 +480,6 @@ class GatewayHttpProtocol(asyncio.Protocol, Client):
         except (InvalidPath, headers.BadFraming) as exc:
             self.respond_error(request, errors.BadRequest(str(exc)))
             return
-        except headers.HeadersTooLarge as exc:
-            self.respond_error(request, errors.HeadersTooLarge(str(exc)))
-            return
         except errors.GatewayError as exc:
             if exc.status >= 500:
                 logger.bind(request_id=request.request_id).warning(
